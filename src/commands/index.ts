@@ -1,0 +1,23 @@
+import type { Command } from './types.js';
+
+export interface CommandEntry {
+  summary: string;
+  /** Loaded on demand: a rank that only needs `rendezvous` should not pay for execa at start-up. */
+  load(): Promise<Command>;
+}
+
+/** Every subcommand, in the order `hpctrain --help` lists them. */
+export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  launch: {
+    summary: 'start N ranks of an hpctrain command on this machine',
+    load: async () => (await import('./launch.js')).launchCommand,
+  },
+  rendezvous: {
+    summary: 'join the job, agree on the cluster spec and print it',
+    load: async () => (await import('./rendezvous.js')).rendezvousCommand,
+  },
+  hostlist: {
+    summary: 'expand a Slurm hostlist, as scontrol show hostnames does',
+    load: async () => (await import('./hostlist.js')).hostlistCommand,
+  },
+};

@@ -1,0 +1,16 @@
+import type { Env } from '../env/types.js';
+import type { CommandSpec, OptionValues } from '../options.js';
+import type { ProcessIo } from '../join-job.js';
+
+/** Everything a command may touch of the outside world, handed in by cli.ts. */
+export interface CommandContext {
+  env: Env;
+  io: ProcessIo;
+  stdout(text: string): void;
+}
+
+export interface Command {
+  spec: CommandSpec;
+  /** Resolves to the exit status. */
+  run(values: OptionValues, positionals: string[], context: CommandContext): Promise<number>;
+}

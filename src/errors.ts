@@ -1,0 +1,76 @@
+// One error family for everything a user can cause or meet. The CLI prints `message` (and the
+// hint) without a stack trace for these; anything else is a bug and keeps its stack.
+
+export type Phase = 'options' | 'env' | 'rendezvous' | 'cluster' | 'launch';
+
+export interface ErrorContext {
+  phase: Phase;
+  rank?: number;
+  host?: string;
+  /** What to try next; printed on its own line after the message. */
+  hint?: string;
+  cause?: unknown;
+}
+
+export class HpcTrainError extends Error {
+  readonly phase: Phase;
+  readonly rank: number | undefined;
+  readonly host: string | undefined;
+  readonly hint: string | undefined;
+  /** Process exit status the CLI uses for this error. */
+  readonly exitCode: number = 1;
+
+  constructor(message: string, context: ErrorContext) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.name = new.target.name;
+    this.phase = context.phase;
+    this.rank = context.rank;
+    this.host = context.host;
+    this.hint = context.hint;
+  }
+}
+
+/** A bad command-line flag or setting; exit status 2 as for any usage error. */
+export class OptionsError extends HpcTrainError {
+  override readonly exitCode = 2;
+  constructor(message: string, hint?: string) {
+    super(message, { phase: 'options', hint });
+  }
+}
+
+/** A scheduler or launcher variable that is missing or malformed. */
+export class EnvironmentError extends HpcTrainError {
+  constructor(message: string, hint?: string) {
+    super(message, { phase: 'env', hint });
+  }
+}
+
+export class RendezvousError extends HpcTrainError {
+  constructor(message: string, context: Omit<ErrorContext, 'phase'> = {}) {
+    super(message, { ...context, phase: 'rendezvous' });
+  }
+}
+
+/** Not every rank joined before the deadline. */
+export class RendezvousTimeoutError extends RendezvousError {}
+
+/** The coordinator could not be reached, resolved or bound. */
+export class RendezvousConnectionError extends RendezvousError {}
+
+/** The coordinator gave up (deadline, or another rank failed) and told the members so. */
+export class RendezvousClosedError extends RendezvousError {}
+
+/** A port this job needs is taken on this host. */
+export class PortInUseError extends RendezvousConnectionError {}
+
+export class LaunchError extends HpcTrainError {
+  constructor(message: string, context: Omit<ErrorContext, 'phase'> = {}) {
+    super(message, { ...context, phase: 'launch' });
+  }
+}
+
+/** "rank 3 (nid00004)" or "rank 3" — how every message names a process. */
+export function describeRank(rank: number | undefined, host?: string): string {
+  if (rank === undefined) return host ?? 'this process';
+  return host ? `rank ${rank} (${host})` : `rank ${rank}`;
+}

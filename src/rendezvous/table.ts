@@ -1,0 +1,38 @@
+// The gathered table travels as columns, with host names and addresses in Slurm hostlist form:
+// for 4096 ranks named nid00001..nid04096 the host column is 16 bytes, not 40 KB, which keeps the
+// size-times-size bytes of an allgather small.
+import { compressHostlist, expandHostlist } from '../env/hostlist.js';
+import { ProtocolReject, type MemberInfo } from './protocol.js';
+
+interface TableColumns {
+  hosts: string;
+  addresses: string;
+  localRanks: number[];
+  pids: number[];
+}
+
+export function encodeTable(members: readonly MemberInfo[]): Buffer {
+  const columns: TableColumns = {
+    hosts: compressHostlist(members.map((m) => m.host)),
+    addresses: compressHostlist(members.map((m) => m.address)),
+    localRanks: members.map((m) => m.localRank),
+    pids: members.map((m) => m.pid),
+  };
+  return Buffer.from(JSON.stringify(columns));
+}
+
+export function decodeTable(body: Buffer, size: number): MemberInfo[] {
+  let columns: TableColumns;
+  let hosts: string[];
+  let addresses: string[];
+  try {
+    columns = JSON.parse(body.toString('utf8')) as TableColumns;
+    hosts = expandHostlist(columns.hosts);
+    addresses = expandHostlist(columns.addresses);
+  } catch (error) {
+    throw new ProtocolReject('malformed', `table does not parse: ${(error as Error).message}`);
+  }
+  const lengths = [hosts.length, addresses.length, columns.localRanks?.length, columns.pids?.length];
+  if (lengths.some((n) => n !== size)) throw new ProtocolReject('malformed', `table columns of ${lengths.join('/')} rows, expected ${size}`);
+  return hosts.map((host, rank) => ({ rank, host, address: addresses[rank]!, localRank: columns.localRanks[rank]!, pid: columns.pids[rank]! }));
+}
