@@ -41,8 +41,11 @@ export interface Rendezvous {
 }
 
 /** A member waits this much longer than the coordinator, so the coordinator's verdict arrives first. */
-const MEMBER_GRACE_MS = 5000;
+function memberGraceMs(timeoutMs: number): number {
+  return Math.min(5000, timeoutMs / 2);
+}
 const LINGER_MS = 2000;
+const MAX_INBOUND_BYTES = 1 << 20;
 
 export async function rendezvous(config: RendezvousConfig): Promise<Rendezvous> {
   if (config.self.rank !== config.rank) throw new Error('self.rank must equal rank');
@@ -70,8 +73,9 @@ class Coordinator implements Rendezvous {
   static async start(config: RendezvousConfig): Promise<Coordinator> {
     const socket = new zmq.Router({
       linger: LINGER_MS,
-      // Only joins and barriers come in; ZeroMQ drops a peer that sends more than this.
-      maxMessageSize: MAX_HEADER_BYTES * 4,
+      // Only small joins and barriers come in: larger messages up to this size are refused and logged
+      // by decodeMessage; ZeroMQ drops the connection of a peer that sends anything larger.
+      maxMessageSize: MAX_INBOUND_BYTES,
       ...(config.context ? { context: config.context } : {}),
     });
     const endpoint = tcpEndpoint(config.bindAddress, config.port);
@@ -242,7 +246,7 @@ class Member implements Rendezvous {
   }
 
   static async start(config: RendezvousConfig): Promise<Member> {
-    const deadline = Date.now() + config.timeoutMs + MEMBER_GRACE_MS;
+    const deadline = Date.now() + config.timeoutMs + memberGraceMs(config.timeoutMs);
     const address = await resolveUntil(config, deadline);
     const socket = new zmq.Dealer({
       linger: LINGER_MS,
@@ -251,7 +255,7 @@ class Member implements Rendezvous {
       maxMessageSize: MAX_TABLE_BYTES + MAX_HEADER_BYTES * 4,
       // Members usually start within milliseconds of rank 0: retry soon, then back off.
       reconnectInterval: 10,
-      reconnectMaxInterval: 1000,
+      reconnectMaxInterval: 250,
       ...(config.context ? { context: config.context } : {}),
     });
     const member = new Member(config, socket, address);
@@ -275,7 +279,7 @@ class Member implements Rendezvous {
   async barrier(name: string): Promise<void> {
     const nonce = newNonce();
     await this.send({ type: 'barrier', nonce, barrier: name });
-    await this.awaitReply('release', nonce, Date.now() + this.config.timeoutMs + MEMBER_GRACE_MS, `barrier "${name}"`);
+    await this.awaitReply('release', nonce, Date.now() + this.config.timeoutMs + memberGraceMs(this.config.timeoutMs), `barrier "${name}"`);
   }
 
   async close(): Promise<void> {
@@ -323,7 +327,7 @@ class Member implements Rendezvous {
     const { rank, self, coordinator, port, timeoutMs } = this.config;
     const address = this.endpoint.replace(/^tcp:\/\/\[?|\]?:\d+$/g, '');
     const listening = await probeTcp(address, port);
-    const seconds = (timeoutMs + MEMBER_GRACE_MS) / 1000;
+    const seconds = (timeoutMs + memberGraceMs(timeoutMs)) / 1000;
     const where = `${coordinator}:${port}${address === coordinator ? '' : ` (${address})`}`;
     if (!listening) {
       return new RendezvousConnectionError(`${describeRank(rank, self.host)} could not reach the coordinator at ${where} within ${seconds} s`, {
