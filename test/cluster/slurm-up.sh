@@ -30,6 +30,8 @@ PACKAGES=(slurm-wlm slurm-wlm-torque munge openmpi-bin python3-mpi4py)
 
 LOG=$BASE/log
 RUN=$BASE/run
+# Make our own sinfo/scontrol calls read the file we write, whatever the caller has set.
+export SLURM_CONF=$CONF
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 START=$SECONDS
 
@@ -41,12 +43,17 @@ die() {
   printf 'slurm-up: ERROR: %s\n' "$msg" >&2
   local f
   for f in "$@"; do
-    [[ -f $f ]] || continue
-    printf -- '----- tail -n 30 %s -----\n' "$f" >&2
-    tail -n 30 "$f" >&2 || true
+    [[ -s $f ]] || continue
+    printf -- '----- tail -n 20 %s -----\n' "$f" >&2
+    tail -n 20 "$f" >&2 || true
   done
+  printf 'slurm-up: daemons that did start are still running; fix the cause and re-run, or run slurm-down.sh\n' >&2
   exit 1
 }
+
+# fresh_log FILE -- keep the previous run's log as FILE.prev so that the tail
+# printed on failure only shows this start attempt.
+fresh_log() { [[ -f $1 ]] && mv -f "$1" "$1.prev"; return 0; }
 
 # alive PIDFILE NAME -- true if the pid in PIDFILE runs a process called NAME
 # (the name check guards against a stale pidfile whose pid got reused).
@@ -189,6 +196,7 @@ fi
 # --- 4. slurmctld --------------------------------------------------------------
 if ! alive "$RUN/slurmctld.pid" slurmctld; then
   rm -f "$RUN/slurmctld.pid"
+  fresh_log "$LOG/slurmctld.log"
   # -c: start from a clean state (no jobs or node states left over from a
   # previous run). Job ids therefore restart at 1 after every cold start.
   slurmctld -c >"$LOG/slurmctld.start" 2>&1 \
@@ -199,26 +207,40 @@ fi
 wait_for 20 scontrol ping || die "slurmctld does not answer 'scontrol ping'" "$LOG/slurmctld.log"
 
 # --- 5. slurmd x3 ----------------------------------------------------------------
+started=()
 for n in "${NODES[@]}"; do
   if ! alive "$RUN/slurmd-$n.pid" slurmd; then
     rm -f "$RUN/slurmd-$n.pid"
+    fresh_log "$LOG/slurmd-$n.log"
     slurmd -N "$n" >"$LOG/slurmd-$n.start" 2>&1 \
       || die "slurmd -N $n failed to start" "$LOG/slurmd-$n.start" "$LOG/slurmd-$n.log"
+    started+=("$n")
   fi
 done
+# slurmd forks before it binds its port and writes the pidfile only after a
+# successful bind, so a zero exit status above proves little: wait for the pidfile.
+for n in "${started[@]}"; do
+  wait_for 10 alive "$RUN/slurmd-$n.pid" slurmd \
+    || die "slurmd -N $n did not come up (port in use? see log)" "$LOG/slurmd-$n.start" "$LOG/slurmd-$n.log"
+done
 
-# --- 6. wait until all nodes are idle ---------------------------------------------
-all_idle() {
-  # %T is the long state; a '*' suffix (not responding) or drain/down fails the match.
-  [[ $(sinfo -h -N -o '%N %T' 2>/dev/null | sort -u | grep -c ' idle$') -eq ${#NODES[@]} ]]
+# --- 6. wait until all nodes are usable ---------------------------------------------
+# After a cold start the nodes become "idle". On a re-run while tests are using
+# the cluster they may be allocated/mixed/completing, which is just as healthy.
+# %T is the long state name; a '*' suffix (not responding), drain, down, unknown
+# or invalid all fail the match.
+all_ready() {
+  [[ $(sinfo -h -N -o '%N %T' 2>/dev/null | sort -u \
+    | grep -cE ' (idle|mixed|allocated|completing)$') -eq ${#NODES[@]} ]]
 }
-if ! wait_for "$TIMEOUT" all_idle; then
+if ! wait_for "$TIMEOUT" all_ready; then
   {
     echo "--- sinfo -N -l"; sinfo -N -l || true
     echo "--- sinfo -R"; sinfo -R || true
   } >&2
-  die "nodes not idle after ${TIMEOUT}s" "$LOG/slurmctld.log" "$LOG"/slurmd-node*.log
+  die "nodes not ready after ${TIMEOUT}s" "$LOG/slurmctld.log" "$LOG"/slurmd-node*.log
 fi
 
-say "cluster 'hpctrain' up in $((SECONDS - START))s: $NODE_RANGE idle in partition debug" \
+states=$(sinfo -h -o '%T' | sort -u | paste -sd, -)
+say "cluster 'hpctrain' up in $((SECONDS - START))s: $NODE_RANGE $states in partition debug" \
   "(host $host, conf $CONF, logs $LOG)"

@@ -1,0 +1,40 @@
+// Runs the built CLI as a real process, as a user would.
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+
+export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
+export interface CliOptions {
+  env?: Record<string, string>;
+  /** false: the process sees only `env`, as on a node where nothing else is set. */
+  extendEnv?: boolean;
+}
+
+export function runCli(args: string[], options: CliOptions = {}) {
+  return execa(process.execPath, [CLI, ...args], { reject: false, timeout: 120_000, env: options.env ?? {}, extendEnv: options.extendEnv ?? true });
+}
+
+export interface RankLine {
+  rank: number;
+  size: number;
+  fields: Record<string, string>;
+}
+
+/** The "rendezvous rank=..." lines every rank prints, wherever a launcher put them in its output. */
+export function parseRankLines(stdout: string): RankLine[] {
+  return stdout.split('\n').flatMap((line) => {
+    const at = line.indexOf('rendezvous rank=');
+    if (at < 0) return [];
+    const fields = Object.fromEntries(line.slice(at + 'rendezvous '.length).trim().split(/\s+/).map((kv) => kv.split('=', 2) as [string, string]));
+    return [{ rank: Number(fields.rank), size: Number(fields.size), fields }];
+  });
+}
+
+/** Rank 0's JSON document: the one line that parses as an object with a "cluster" key. */
+export function parseSpecDocument(stdout: string): { size: number; table: { rank: number; host: string }[]; cluster: { ps: string[]; worker: string[] }; tfConfig: unknown[]; jobId: string } {
+  for (const line of stdout.split('\n')) {
+    const at = line.indexOf('{"jobId"');
+    if (at >= 0) return JSON.parse(line.slice(at));
+  }
+  throw new Error(`no cluster spec JSON in:\n${stdout}`);
+}
