@@ -6,21 +6,22 @@ import type { MemberInfo } from '../../src/rendezvous/protocol.js';
 import { createServer } from 'node:net';
 import { getFreePort } from '../helpers/ports.js';
 
+// Ranks 3 and 4 share nid00004, as two GPUs of one node would.
 const table: MemberInfo[] = [0, 1, 2, 3, 4].map((rank) => ({
-  rank, host: `nid0000${rank + 1}`, address: `nid0000${rank + 1}`, localRank: rank === 4 ? 1 : 0, pid: 100 + rank,
+  rank, host: `nid0000${Math.min(rank, 3) + 1}`, address: `nid0000${Math.min(rank, 3) + 1}`, localRank: rank === 4 ? 1 : 0, pid: 100 + rank,
 }));
 
 describe('cluster spec', () => {
   it('makes every rank a worker by default', () => {
     assert.deepEqual(buildClusterSpec(table, 0, 20000), {
       ps: [],
-      worker: ['nid00001:20001', 'nid00002:20001', 'nid00003:20001', 'nid00004:20001', 'nid00005:20002'],
+      worker: ['nid00001:20001', 'nid00002:20001', 'nid00003:20001', 'nid00004:20001', 'nid00004:20002'],
     });
   });
 
   it('puts parameter servers on the first K ranks, as on Blue Waters', () => {
     const spec = buildClusterSpec(table, 2, 30000);
-    assert.deepEqual(spec, { ps: ['nid00001:30001', 'nid00002:30001'], worker: ['nid00003:30001', 'nid00004:30001', 'nid00005:30002'] });
+    assert.deepEqual(spec, { ps: ['nid00001:30001', 'nid00002:30001'], worker: ['nid00003:30001', 'nid00004:30001', 'nid00004:30002'] });
     assert.deepEqual(roleOf(1, 2), { type: 'ps', index: 1 });
     assert.deepEqual(roleOf(4, 2), { type: 'worker', index: 2 });
     assert.deepEqual(tfConfigFor(spec, roleOf(3, 2)), { cluster: spec, task: { type: 'worker', index: 1 } });
@@ -29,6 +30,11 @@ describe('cluster spec', () => {
   it('leaves "ps" out of TF_CONFIG when there are none, as TensorFlow requires', () => {
     const spec = buildClusterSpec(table.slice(0, 2), 0, 20000);
     assert.deepEqual(tfConfigFor(spec, roleOf(0, 0)), { cluster: { worker: ['nid00001:20001', 'nid00002:20001'] }, task: { type: 'worker', index: 0 } });
+  });
+
+  it('gives ranks that share a machine their own ports, even when the scheduler calls them different nodes', () => {
+    const emulated = ['node1', 'node2', 'node3'].map((address, rank) => ({ rank, host: 'vm', address, localRank: 0, pid: rank }));
+    assert.deepEqual(buildClusterSpec(emulated, 0, 20000).worker, ['node1:20001', 'node2:20002', 'node3:20003']);
   });
 
   it('brackets IPv6 addresses', () => {

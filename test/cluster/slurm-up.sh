@@ -164,6 +164,14 @@ if ((conf_changed)); then
   chmod 0644 "$CONF"
 fi
 
+# The emulated nodes must resolve as real compute nodes do (DNS on a cluster): hpctrain's
+# ranks reach rank 0 by the node name Slurm gives them (SLURM_STEP_NODELIST).
+for n in "${NODES[@]}"; do
+  if ! grep -qE "^[^#]*[[:space:]]$n([[:space:]]|\$)" /etc/hosts; then
+    printf '127.0.0.1\t%s\t# hpctrain test cluster\n' "$n" >>/etc/hosts
+  fi
+done
+
 # --- 3. munge ------------------------------------------------------------------
 munge_ok() { munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; }
 
