@@ -1,8 +1,8 @@
 // The first three stages of the data flow strung together: environment -> rendezvous -> cluster
 // spec. Every multi-rank command (rendezvous now, train later) starts here.
 import { performance } from 'node:perf_hooks';
-import { buildClusterSpec, roleOf, validateNumPs, type ClusterSpec, type TaskRole } from './cluster/cluster-spec.js';
-import { assertPortFree, portFromJobId, servicePort } from './cluster/ports.js';
+import { buildClusterSpec, roleOf, servicePorts, validateNumPs, type ClusterSpec, type TaskRole } from './cluster/cluster-spec.js';
+import { assertPortFree, portFromJobId } from './cluster/ports.js';
 import { detectEnv } from './env/detect.js';
 import type { Env, EnvIo, JobEnv, SchedulerName } from './env/types.js';
 import { describeRank } from './errors.js';
@@ -42,8 +42,6 @@ export async function joinJob(options: JoinOptions, env: Env, io: ProcessIo): Pr
   const secret = env.HPCTRAIN_SECRET;
   if (!secret) warnUnauthenticated(log);
   const port = options.port ?? portFromJobId(job.jobId);
-  const portFlag = options.port === undefined ? `--port (the default ${port} comes from job id ${job.jobId})` : '--port';
-  await assertPortFree(servicePort(port, job.localRank), host, `service port of local rank ${job.localRank}`, portFlag);
   const address = options.iface ? interfaceAddress(options.iface) : advertisedAddress(job, host);
   const joined = await rendezvous({
     jobId: job.jobId,
@@ -59,6 +57,14 @@ export async function joinJob(options: JoinOptions, env: Env, io: ProcessIo): Pr
     log,
   });
   const spec = buildClusterSpec(joined.table, options.numPs, port);
+  try {
+    // Checked now, so that a taken port fails the job at start-up with a clear message, not mid-run.
+    const portFlag = options.port === undefined ? `--port (the default ${port} comes from job id ${job.jobId})` : '--port';
+    await assertPortFree(servicePorts(joined.table, port)[job.rank]!, host, `service port of rank ${job.rank}`, portFlag);
+  } catch (error) {
+    await joined.close();
+    throw error;
+  }
   return { job, port, rendezvous: joined, spec, role: roleOf(job.rank, options.numPs), log, elapsedMs: performance.now() };
 }
 

@@ -36,11 +36,25 @@ export function validateNumPs(numPs: number, size: number): void {
 export function buildClusterSpec(table: readonly MemberInfo[], numPs: number, basePort: number): ClusterSpec {
   validateNumPs(numPs, table.length);
   const spec: ClusterSpec = { ps: [], worker: [] };
+  const ports = servicePorts(table, basePort);
   for (const member of table) {
-    const hostPort = formatHostPort(member.address, servicePort(basePort, member.localRank));
-    spec[roleOf(member.rank, numPs).type].push(hostPort);
+    spec[roleOf(member.rank, numPs).type].push(formatHostPort(member.address, ports[member.rank]!));
   }
   return spec;
+}
+
+/**
+ * Each rank's service port: ranks that share a machine (same host name in the gathered table)
+ * get consecutive ports. This is the local rank on an ordinary cluster, and stays right where the
+ * scheduler's idea of a node is not a machine (several slurmd daemons on one host).
+ */
+export function servicePorts(table: readonly MemberInfo[], basePort: number): number[] {
+  const perHost = new Map<string, number>();
+  return table.map((member) => {
+    const slot = perHost.get(member.host) ?? 0;
+    perHost.set(member.host, slot + 1);
+    return servicePort(basePort, slot);
+  });
 }
 
 export function tfConfigFor(spec: ClusterSpec, role: TaskRole): TfConfig {

@@ -17,12 +17,12 @@ export function portFromJobId(jobId: string): number {
   return FIRST_PORT + (hash % BLOCKS) * PORT_BLOCK;
 }
 
-/** The port the rank with this local rank serves on (parameter server, allreduce ring). */
-export function servicePort(basePort: number, localRank: number): number {
-  if (localRank >= PORT_BLOCK - 1) {
-    throw new OptionsError(`local rank ${localRank}: at most ${PORT_BLOCK - 1} ranks per node are supported`, 'start fewer processes per node');
+/** The port of the slot-th rank on one machine (parameter server, allreduce ring). */
+export function servicePort(basePort: number, slot: number): number {
+  if (slot >= PORT_BLOCK - 1) {
+    throw new OptionsError(`${slot + 1} ranks on one machine: at most ${PORT_BLOCK - 1} are supported`, 'start fewer processes per machine');
   }
-  return basePort + 1 + localRank;
+  return basePort + 1 + slot;
 }
 
 /** Bind and release, so that a busy port fails now with a clear message rather than mid-job. */

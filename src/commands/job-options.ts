@@ -8,7 +8,7 @@ export const JOB_OPTIONS: readonly OptionSpec[] = [
   { name: 'scheduler', type: 'string', env: 'HPCTRAIN_SCHEDULER', default: 'auto', choices: SCHEDULER_CHOICES, valueName: 'NAME',
     describe: 'where rank, size and hosts come from; auto tries local launcher, Slurm, PBS, MPI in that order' },
   { name: 'port', type: 'integer', env: 'HPCTRAIN_PORT', min: 1024, max: 65535 - 64, valueName: 'PORT', defaultText: 'derived from the job id, in 20000-32672',
-    describe: 'rendezvous port on rank 0; rank r serves on PORT+1+local rank' },
+    describe: 'rendezvous port on rank 0; the ranks on one machine serve on PORT+1, PORT+2, ...' },
   { name: 'iface', type: 'string', env: 'HPCTRAIN_IFACE', valueName: 'NAME', defaultText: "the scheduler's node name",
     describe: 'network interface whose address the other ranks should use (e.g. ib0)' },
   { name: 'rendezvous-timeout', type: 'number', env: 'HPCTRAIN_RENDEZVOUS_TIMEOUT', default: 120, min: 1, valueName: 'SECONDS',

@@ -1,8 +1,10 @@
 // Slurm hostlist expressions, pure and dependency-free so that compute nodes without scontrol
-// can still expand SLURM_JOB_NODELIST. Semantics follow `scontrol show hostnames`: the width of
-// a range is the width of its lower bound (`[08-10]` -> 08 09 10, `[8-10]` -> 8 9 10), several
-// bracket groups expand as a cartesian product with the leftmost group varying slowest, and
-// order and duplicates are kept.
+// can still expand SLURM_JOB_NODELIST. Semantics follow `scontrol show hostnames` for every list
+// Slurm writes: the width of a range is the width of its lower bound (`[08-10]` -> 08 09 10,
+// `[8-10]` -> 8 9 10), two bracket groups expand as a cartesian product with the left group
+// varying slowest, and order and duplicates are kept. Beyond that we are more lenient than
+// scontrol: text after a bracket group (`n[1-3]-ib`) is accepted, and three or more groups expand
+// left-slowest (scontrol's order for those is irregular, and Slurm never writes them).
 
 const MAX_HOSTS = 1 << 20;
 
@@ -82,7 +84,7 @@ function formatRanges(numbers: number[], width: number): string {
   for (let i = 1; i <= numbers.length; i++) {
     if (i < numbers.length && numbers[i] === numbers[i - 1]! + 1) continue;
     const lo = String(numbers[start]).padStart(width, '0');
-    parts.push(i - 1 === start ? lo : `${lo}-${numbers[i - 1]}`);
+    parts.push(i - 1 === start ? lo : `${lo}-${String(numbers[i - 1]).padStart(width, '0')}`);
     start = i;
   }
   return parts.join(',');
@@ -117,6 +119,7 @@ function expandItem(item: string, expression: string): string[] {
   const prefix = item.slice(0, open);
   const values = expandRanges(item.slice(open + 1, close), expression);
   const suffixes = expandItem(item.slice(close + 1), expression);
+  if (values.length * suffixes.length > MAX_HOSTS) throw new HostlistError(expression, `expands to more than ${MAX_HOSTS} hosts`);
   const hosts: string[] = [];
   for (const value of values) for (const suffix of suffixes) hosts.push(prefix + value + suffix);
   return hosts;

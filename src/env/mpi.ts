@@ -43,7 +43,11 @@ export const mpiProvider: EnvProvider = {
   name: 'mpi',
   detect: (env) => env.OMPI_COMM_WORLD_RANK !== undefined || env.PMI_RANK !== undefined,
   read(env: Env, io: EnvIo): JobEnv {
-    const launched = readMpiRank(env)!;
+    const launched = readMpiRank(env);
+    // Reached without the marker variables only when --scheduler mpi is forced.
+    if (!launched) {
+      throw new EnvironmentError('OMPI_COMM_WORLD_RANK or PMI_RANK not found in environment. Not started by mpirun or mpiexec?');
+    }
     const size = launched.size!;
     const host = io.hostname();
     const localSize = readInt(env, 'OMPI_COMM_WORLD_LOCAL_SIZE') ?? readInt(env, 'MPI_LOCALNRANKS');

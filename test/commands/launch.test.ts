@@ -33,7 +33,7 @@ describe('hpctrain launch (real processes)', function () {
     try {
       const result = await runCli(['launch', '-n', '3', '--port', String(port), '--', 'rendezvous', '--rendezvous-timeout', '600']);
       assert.equal(result.exitCode, 1, result.stderr);
-      assert.match(result.stderr, /\[rank 2\] hpctrain rendezvous: error: port \d+ \(service port of local rank 2\) is already in use/);
+      assert.match(result.stderr, /\[rank 2\] hpctrain rendezvous: error: port \d+ \(service port of rank 2\) is already in use/);
       assert.match(result.stderr, /hpctrain launch: rank 2 exited with status 1; stopping the other ranks/);
       assert.equal(parseRankLines(result.stdout).length, 0);
     } finally {
