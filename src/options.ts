@@ -99,6 +99,22 @@ function normalizeValue(spec: OptionSpec, raw: unknown, source: string): string 
   return value;
 }
 
+const HELP_COLUMNS = 100;
+
+function wrapWords(text: string, columns: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > columns) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  return [...lines, line];
+}
+
 export function formatHelp(command: CommandSpec): string {
   const rows = [...command.options, HELP_OPTION].map((spec) => {
     const flag = `${spec.alias ? `-${spec.alias}, ` : '    '}--${spec.name}${spec.type === 'boolean' ? '' : ` ${spec.valueName ?? spec.type.toUpperCase()}`}`;
@@ -111,7 +127,9 @@ export function formatHelp(command: CommandSpec): string {
   });
   const width = Math.max(...rows.map(([flag]) => flag!.length)) + 2;
   const lines = [`Usage: ${command.usage}`, '', command.summary, '', 'Options:'];
-  for (const [flag, text] of rows) lines.push(`  ${flag!.padEnd(width)}${text}`);
+  for (const [flag, text] of rows) {
+    wrapWords(text!, HELP_COLUMNS - 2 - width).forEach((part, i) => lines.push(`  ${(i === 0 ? flag! : '').padEnd(width)}${part}`));
+  }
   if (command.details) lines.push('', command.details);
   return lines.join('\n') + '\n';
 }

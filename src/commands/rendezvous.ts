@@ -24,9 +24,10 @@ export const rendezvousCommand: Command = {
       'the batch scripts and `hpctrain launch` generate it.',
   },
   async run(values: OptionValues, _positionals: string[], context: CommandContext): Promise<number> {
-    const joined = await joinJob(readJoinOptions(values), context.env, context.io);
+    const options = readJoinOptions(values);
+    const joined = await joinJob(options, context.env, context.io);
     try {
-      const document = describeCluster(joined, readJoinOptions(values).numPs);
+      const document = describeCluster(joined, options.numPs);
       const json = JSON.stringify(document);
       const digest = createHash('sha256').update(JSON.stringify(document.cluster)).digest('hex').slice(0, 16);
       // Nobody prints until everyone has the spec, so a rank that fails shows up as a failed barrier.

@@ -46,6 +46,8 @@ function memberGraceMs(timeoutMs: number): number {
 }
 const LINGER_MS = 2000;
 const MAX_INBOUND_BYTES = 1 << 20;
+/** Abort messages name this many missing ranks, so they stay under the header limit at any size. */
+const ABORT_NAMES = 20;
 
 export async function rendezvous(config: RendezvousConfig): Promise<Rendezvous> {
   if (config.self.rank !== config.rank) throw new Error('self.rank must equal rank');
@@ -76,11 +78,14 @@ class Coordinator implements Rendezvous {
       // Only small joins and barriers come in: larger messages up to this size are refused and logged
       // by decodeMessage; ZeroMQ drops the connection of a peer that sends anything larger.
       maxMessageSize: MAX_INBOUND_BYTES,
+      // Every rank connects at once: past ZeroMQ's default backlog of 100 the kernel drops the
+      // connection attempts and those ranks retry after 1 s, 3 s, 7 s (capped by net.core.somaxconn).
+      backlog: Math.max(100, config.size),
       ...(config.context ? { context: config.context } : {}),
     });
     const endpoint = tcpEndpoint(config.bindAddress, config.port);
     try {
-      await socket.bind(endpoint);
+      await retryInterrupted(() => socket.bind(endpoint));
     } catch (error) {
       socket.close();
       const code = (error as { code?: string }).code;
@@ -112,10 +117,10 @@ class Coordinator implements Rendezvous {
       const message = await this.receiveUntil(deadline);
       if (!message) {
         const missing = this.missingRanks((rank) => this.joined.has(rank));
-        const names = missing.map((r) => describeRank(r, this.config.rankHosts[r])).join(', ');
-        const reason = `${missing.length} of ${size} ranks did not join within ${timeoutMs / 1000} s: ${names}`;
-        await this.abortAll(reason);
-        throw new RendezvousTimeoutError(`rendezvous of job ${this.config.jobId} failed: ${reason}`, {
+        const reason = (limit?: number) =>
+          `${missing.length} of ${size} ranks did not join within ${timeoutMs / 1000} s: ${nameRanks(missing, this.config.rankHosts, limit)}`;
+        await this.abortAll(reason(ABORT_NAMES));
+        throw new RendezvousTimeoutError(`rendezvous of job ${this.config.jobId} failed: ${reason()}`, {
           rank: 0, host: this.config.self.host,
           hint: 'are those nodes up, and did hpctrain start there? If they start slowly, raise --rendezvous-timeout.',
         });
@@ -155,10 +160,11 @@ class Coordinator implements Rendezvous {
       const message = await this.receiveUntil(deadline);
       if (!message) {
         const missing = this.missingRanks((rank) => arrived.has(rank));
-        const names = missing.map((r) => describeRank(r, this.table[r]?.host)).join(', ');
-        const reason = `barrier "${name}": ${names} did not arrive within ${this.config.timeoutMs / 1000} s`;
-        await this.abortAll(reason);
-        throw new RendezvousTimeoutError(reason, { rank: 0, host: this.config.self.host, hint: 'did that rank crash? Its own output says why.' });
+        const hosts = this.table.map((m) => m.host);
+        const reason = (limit?: number) =>
+          `barrier "${name}": ${nameRanks(missing, hosts, limit)} did not arrive within ${this.config.timeoutMs / 1000} s`;
+        await this.abortAll(reason(ABORT_NAMES));
+        throw new RendezvousTimeoutError(reason(), { rank: 0, host: this.config.self.host, hint: 'did that rank crash? Its own output says why.' });
       }
       const { header, routingId, from } = message;
       const member = this.joined.get(header.rank);
@@ -261,7 +267,7 @@ class Member implements Rendezvous {
     const member = new Member(config, socket, address);
     try {
       // ZeroMQ retries the connection in the background, so ranks may start before rank 0.
-      socket.connect(member.endpoint);
+      await retryInterrupted(() => socket.connect(member.endpoint));
       await member.join(deadline);
     } catch (error) {
       socket.close();
@@ -339,6 +345,23 @@ class Member implements Rendezvous {
       rank, host: self.host,
       hint: 'is something else listening on that port, or does this rank have a different HPCTRAIN_SECRET or job id? Rank 0\'s log says why.',
     });
+  }
+}
+
+/** "rank 3 (nid00004), rank 7 (nid00008)", cut short after `limit` names ("... and 2829 more"). */
+function nameRanks(ranks: readonly number[], hosts: readonly (string | undefined)[], limit = Infinity): string {
+  const named = ranks.slice(0, limit).map((r) => describeRank(r, hosts[r])).join(', ');
+  return ranks.length > limit ? `${named} and ${ranks.length - limit} more` : named;
+}
+
+/** ZeroMQ's bind and connect can fail with EINTR when a signal arrives (profilers send many). */
+async function retryInterrupted<T>(operation: () => T | Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EINTR' || attempt >= 5) throw error;
+    }
   }
 }
 

@@ -1,8 +1,8 @@
 // The rendezvous wire format, apart from any socket. A message is four ZeroMQ frames:
 //   [PROTOCOL_TAG, header (JSON), body (bytes, often empty), mac (32 bytes)]
-// mac = HMAC-SHA256(secret, each of tag, job id, header, body, length-prefixed), so a message
-// from another job, or from anyone without the job's secret, fails verification.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+// mac = HMAC-SHA256(secret, each of tag, job id, header, SHA-256(body), length-prefixed), so a
+// message from another job, or from anyone without the job's secret, fails verification.
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const PROTOCOL_TAG = 'hpctrain-rdzv/1';
 export const MAC_BYTES = 32;
@@ -62,7 +62,7 @@ export function newNonce(): string {
 export function encodeMessage(keyring: Keyring, header: Header, body: Buffer = Buffer.alloc(0)): Buffer[] {
   const tag = Buffer.from(PROTOCOL_TAG);
   const head = Buffer.from(JSON.stringify(header));
-  return [tag, head, body, computeMac(keyring, tag, head, body)];
+  return [tag, head, body, computeMac(keyring, tag, head, bodyDigest(body))];
 }
 
 /** Verify and parse, or throw ProtocolReject saying why. */
@@ -83,9 +83,17 @@ export function decodeMessage(keyring: Keyring, frames: readonly Buffer[], maxBo
     throw new ProtocolReject('malformed', 'header has no job id');
   }
   if (header.jobId !== keyring.jobId) throw new ProtocolReject('foreign-job', `job id "${header.jobId.slice(0, 64)}"`);
-  if (!timingSafeEqual(mac, computeMac(keyring, tag, head, body))) throw new ProtocolReject('bad-mac', 'MAC does not verify');
+  if (!timingSafeEqual(mac, computeMac(keyring, tag, head, bodyDigest(body)))) throw new ProtocolReject('bad-mac', 'MAC does not verify');
   validateHeader(header);
   return { header, body };
+}
+
+/** Rank 0 sends one table body to every rank: hash it once, and MAC only its digest. */
+const bodyDigests = new WeakMap<Buffer, Buffer>();
+function bodyDigest(body: Buffer): Buffer {
+  let digest = bodyDigests.get(body);
+  if (!digest) bodyDigests.set(body, (digest = createHash('sha256').update(body).digest()));
+  return digest;
 }
 
 function computeMac(keyring: Keyring, ...parts: Buffer[]): Buffer {

@@ -28,7 +28,8 @@ export function decodeTable(body: Buffer, size: number): MemberInfo[] {
   try {
     columns = JSON.parse(body.toString('utf8')) as TableColumns;
     hosts = expandHostlist(columns.hosts);
-    addresses = expandHostlist(columns.addresses);
+    // On Cray and Slurm the addresses are the node names: share those strings, don't build them twice.
+    addresses = columns.addresses === columns.hosts ? hosts : expandHostlist(columns.addresses);
   } catch (error) {
     throw new ProtocolReject('malformed', `table does not parse: ${(error as Error).message}`);
   }

@@ -62,6 +62,13 @@ describe('rendezvous allgather over real ZeroMQ sockets', () => {
     assert.match(member.reason.message, /rank 2 \(node03\) stopped: the coordinator gave up: .*rank 1 \(node02\), rank 3 \(node04\)/);
   });
 
+  it('names every missing rank on rank 0, and the first 20 in what it tells the members', async () => {
+    const [coordinator, member] = await runRanks({ ...setup, size: 30, timeoutMs: 800 }, [0, 1]);
+    assert.ok(coordinator!.status === 'rejected' && member!.status === 'rejected');
+    assert.match(coordinator.reason.message, /28 of 30 ranks did not join within 0\.8 s: rank 2 \(node03\), .*, rank 29 \(node30\)$/);
+    assert.match(member.reason.message, /: rank 2 \(node03\), .*, rank 21 \(node22\) and 8 more$/);
+  });
+
   it('a member that cannot reach rank 0 names the coordinator address', async () => {
     const [outcome] = await runRanks({ ...setup, timeoutMs: 200 }, [1]);
     assert.ok(outcome!.status === 'rejected' && outcome.reason instanceof RendezvousConnectionError, String((outcome as PromiseRejectedResult).reason));
