@@ -208,7 +208,7 @@ class Coordinator implements Rendezvous {
         throw error;
       }
       const [routingId, ...rest] = frames as [Buffer, ...Buffer[]];
-      const from = `peer ${routingId.toString('hex').slice(0, 32)}`;
+      const from = `peer ${describePeer(routingId)}`;
       try {
         const { header } = decodeMessage(this.keyring, rest, 0);
         return { header, routingId, from };
@@ -346,6 +346,12 @@ class Member implements Rendezvous {
       hint: 'is something else listening on that port, or does this rank have a different HPCTRAIN_SECRET or job id? Rank 0\'s log says why.',
     });
   }
+}
+
+/** A member's routing id is readable ("rank3-1f2e..."); ZeroMQ's own ids for other peers are not. */
+function describePeer(routingId: Buffer): string {
+  const text = routingId.toString('latin1');
+  return /^[\x21-\x7e]{1,64}$/.test(text) ? text : `0x${routingId.toString('hex').slice(0, 32)}`;
 }
 
 /** "rank 3 (nid00004), rank 7 (nid00008)", cut short after `limit` names ("... and 2829 more"). */
