@@ -49,7 +49,9 @@ export async function joinJob(options: JoinOptions, env: Env, io: ProcessIo): Pr
     size: job.size,
     coordinator: job.coordinator,
     port,
-    bindAddress: options.iface ? address : '0.0.0.0',
+    // Every interface: members reach rank 0 by its node name, whichever address that resolves to;
+    // --iface chooses only what this rank advertises for the traffic that follows.
+    bindAddress: '0.0.0.0',
     secret,
     timeoutMs: options.rendezvousTimeoutS * 1000,
     self: { rank: job.rank, host, address, localRank: job.localRank, pid: io.pid },
