@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { getFreePortBlock } from '../helpers/ports.js';
 import { parseRankLines, parseSpecDocument, runCli } from '../helpers/cli.js';
 
@@ -51,6 +52,20 @@ describe('hpctrain launch (real processes)', function () {
     const result = await subprocess;
     assert.equal(result.exitCode, 143, result.stderr);
     assert.match(result.stderr, /hpctrain launch: got SIGTERM, stopping all ranks/);
+  });
+
+  it('advertises the address of the interface --iface names, and refuses one that does not exist', async () => {
+    // Another interface than loopback where there is one, so the address differs from the default.
+    const [iface, address] = Object.entries(networkInterfaces())
+      .map(([name, entries]) => [name, entries?.find((e) => e.family === 'IPv4')?.address] as const)
+      .sort(([a], [b]) => Number(a === 'lo') - Number(b === 'lo'))
+      .find(([, ipv4]) => ipv4 !== undefined)!;
+    const result = await runCli(['launch', '-n', '2', '--', 'rendezvous', '--iface', iface]);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.deepEqual(parseRankLines(result.stdout).map((l) => l.fields.address), [address, address]);
+    const wrong = await runCli(['launch', '-n', '2', '--', 'rendezvous', '--iface', 'ib9']);
+    assert.equal(wrong.exitCode, 2);
+    assert.match(wrong.stderr, /--iface "ib9" is not a network interface of this node \(it has: .*\blo\b/);
   });
 
   it('refuses a command that is not an hpctrain command', async () => {
