@@ -1,0 +1,8 @@
+// The one TensorFlow.js entry point of hpctrain. tfjs-core registers no gradient functions by
+// itself (the tfjs umbrella package does, and we do not depend on it); tfjs-layers' Node bundle
+// registers all of them into tfjs-core's global registry, so importing it here makes tf.grads work
+// for every op, whichever module imports tf first.
+import '@tensorflow/tfjs-layers';
+import * as tf from '@tensorflow/tfjs-core';
+
+export { tf };
