@@ -5,4 +5,8 @@
 import '@tensorflow/tfjs-layers';
 import * as tf from '@tensorflow/tfjs-core';
 
+// Production mode: tfjs's console advice (e.g. "install tfjs-node to speed things up") is
+// replaced by hpctrain's own log of which backend it chose and why, and by `hpctrain doctor`.
+tf.env().set('PROD', true);
+
 export { tf };

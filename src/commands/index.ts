@@ -16,8 +16,16 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'join the job, agree on the cluster spec and print it',
     load: async () => (await import('./rendezvous.js')).rendezvousCommand,
   },
+  doctor: {
+    summary: 'check which backends, GPUs and scheduler this node has, and how to fix what is missing',
+    load: async () => (await import('./doctor.js')).doctorCommand,
+  },
   hostlist: {
     summary: 'expand a Slurm hostlist, as scontrol show hostnames does',
     load: async () => (await import('./hostlist.js')).hostlistCommand,
+  },
+  model: {
+    summary: 'build Inception-V3 and print its layers and parameter counts',
+    load: async () => (await import('./model.js')).modelCommand,
   },
 };
