@@ -20,6 +20,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'check which backends, GPUs and scheduler this node has, and how to fix what is missing',
     load: async () => (await import('./doctor.js')).doctorCommand,
   },
+  train: {
+    summary: 'train Inception-V3 on this rank (wasm, tfjs-node or tfjs-node-gpu)',
+    load: async () => (await import('./train.js')).trainCommand,
+  },
   hostlist: {
     summary: 'expand a Slurm hostlist, as scontrol show hostnames does',
     load: async () => (await import('./hostlist.js')).hostlistCommand,

@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { runCli } from '../helpers/cli.js';
+import { makeTempDir, removeDir, writeImagenetTrain } from '../data/helpers.js';
+
+describe('hpctrain train (real process)', function () {
+  this.timeout(300_000);
+  let dir: string | undefined;
+  after(() => removeDir(dir));
+
+  it('trains on an ILSVRC2012-layout directory, logging the backend choice and one line per step', async () => {
+    dir = makeTempDir();
+    await writeImagenetTrain(dir, 3, 4, [96, 96]);
+    const result = await runCli(['train', '--data', dir, '--image-size', '75', '--batch-size', '4', '--steps', '3']);
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.match(result.stderr, /backend wasm: chosen: @tensorflow\/tfjs-backend-wasm/);
+    assert.match(result.stderr, /train: ImageNet folders train/ in .* (class folders): 12 images, 3 classes; rank 0 of 1 reads 3 batches of 4 per epoch/);
+    assert.match(result.stderr, /Inception-V3 75x75, 3 classes, [\d,]+ parameters; batch 4, learning rate 0\.0001125, 3 steps on wasm/);
+    const steps = result.stdout.split('\n').filter((line) => line.startsWith('step '));
+    assert.equal(steps.length, 3);
+    assert.match(steps[2]!, /^step 3\/3 epoch \d+ loss=\d+\.\d{4} top1=\d\.\d{3} img_per_s=\d+\.\d\d data_ms=\d+ compute_ms=\d+$/);
+    assert.match(result.stdout, /^trained 3 steps in [\d.]+ s: [\d.]+ images\/s, mean loss [\d.]+$/m);
+  });
+
+  it('refuses a batch that cannot fit in the wasm heap, before the first step', async () => {
+    const result = await runCli(['train', '--backend', 'wasm', '--image-size', '299', '--batch-size', '16', '--steps', '1']);
+    assert.equal(result.exitCode, 2, result.stderr);
+    assert.match(result.stderr, /hint: the largest batch that fits at 299x299 is 3/);
+    assert.doesNotMatch(result.stdout, /^step /m);
+  });
+});
