@@ -1,7 +1,7 @@
 // One error family for everything a user can cause or meet. The CLI prints `message` (and the
 // hint) without a stack trace for these; anything else is a bug and keeps its stack.
 
-export type Phase = 'options' | 'env' | 'rendezvous' | 'cluster' | 'launch';
+export type Phase = 'options' | 'env' | 'rendezvous' | 'cluster' | 'launch' | 'data';
 
 export interface ErrorContext {
   phase: Phase;
@@ -66,6 +66,13 @@ export class PortInUseError extends RendezvousConnectionError {}
 export class LaunchError extends HpcTrainError {
   constructor(message: string, context: Omit<ErrorContext, 'phase'> = {}) {
     super(message, { ...context, phase: 'launch' });
+  }
+}
+
+/** The input data: a directory in no layout we know, unreadable shards, too many bad images. */
+export class DataError extends HpcTrainError {
+  constructor(message: string, context: Omit<ErrorContext, 'phase'> = {}) {
+    super(message, { ...context, phase: 'data' });
   }
 }
 

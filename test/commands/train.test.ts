@@ -13,7 +13,7 @@ describe('hpctrain train (real process)', function () {
     const result = await runCli(['train', '--data', dir, '--image-size', '75', '--batch-size', '4', '--steps', '3']);
     assert.equal(result.exitCode, 0, result.stderr);
     assert.match(result.stderr, /backend wasm: chosen: @tensorflow\/tfjs-backend-wasm/);
-    assert.match(result.stderr, /train: ImageNet folders train/ in .* (class folders): 12 images, 3 classes; rank 0 of 1 reads 3 batches of 4 per epoch/);
+    assert.match(result.stderr, /train: ImageNet folders train\/ in .* \(class folders\): 12 images, 3 classes; rank 0 of 1 reads 3 batches of 4 per epoch/);
     assert.match(result.stderr, /Inception-V3 75x75, 3 classes, [\d,]+ parameters; batch 4, learning rate 0\.0001125, 3 steps on wasm/);
     const steps = result.stdout.split('\n').filter((line) => line.startsWith('step '));
     assert.equal(steps.length, 3);
