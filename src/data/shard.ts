@@ -1,0 +1,59 @@
+// Which examples a rank reads in an epoch. Pure functions of (count, rank, size, seed, epoch), so
+// every rank computes the same permutation without talking to the others.
+//
+// Training: the whole dataset is shuffled with a generator keyed by (seed, epoch), and rank r
+// takes the r-th contiguous block of floor(count / size) examples. Every rank therefore has the
+// same number of examples and the same number of steps, which synchronous training needs; the
+// count % size examples left over are skipped for this epoch only, and since they are different
+// examples each epoch, nothing is left out for good.
+//
+// Evaluation: file order, no shuffle, and the first count % size ranks take one example more, so
+// that every example is evaluated exactly once (accuracy summed over ranks is then exact).
+
+import { createRandom, randomInt } from './random.js';
+
+export type ShardMode = 'train' | 'eval';
+
+export interface ShardOptions {
+  count: number;
+  rank: number;
+  size: number;
+  seed: number;
+  epoch: number;
+  mode: ShardMode;
+}
+
+/** A permutation of 0..count-1 (Fisher-Yates), the same for the same (seed, epoch). */
+export function epochOrder(count: number, seed: number, epoch: number): Uint32Array {
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  const random = createRandom(seed, epoch);
+  for (let i = count - 1; i > 0; i--) {
+    const j = randomInt(random, i + 1);
+    const kept = order[i]!;
+    order[i] = order[j]!;
+    order[j] = kept;
+  }
+  return order;
+}
+
+/** The half-open range [start, end) of positions in the epoch's order that `rank` reads. */
+export function rankRange(count: number, rank: number, size: number, mode: ShardMode): { start: number; end: number } {
+  const share = Math.floor(count / size);
+  if (mode === 'train') return { start: rank * share, end: (rank + 1) * share };
+  const extra = count % size;
+  const start = rank * share + Math.min(rank, extra);
+  return { start, end: start + share + (rank < extra ? 1 : 0) };
+}
+
+/** The example indices `rank` reads in `epoch`, in the order it reads them. */
+export function shardExamples(options: ShardOptions): Uint32Array {
+  const { count, rank, size, seed, epoch, mode } = options;
+  const { start, end } = rankRange(count, rank, size, mode);
+  if (mode === 'eval') {
+    const indices = new Uint32Array(end - start);
+    for (let i = 0; i < indices.length; i++) indices[i] = start + i;
+    return indices;
+  }
+  return epochOrder(count, seed, epoch).slice(start, end);
+}
