@@ -2,7 +2,7 @@
 // The edge of the program: reads argv and process.env once, runs one command, and is the only
 // place that exits. A mistake of the user's prints its message and hint, never a stack trace.
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { cpus, hostname } from 'node:os';
 import { COMMANDS } from './commands/index.js';
 import type { CommandContext } from './commands/types.js';
 import { HpcTrainError, OptionsError } from './errors.js';
@@ -56,6 +56,10 @@ export async function main(argv: readonly string[], context: CommandContext): Pr
     return error.exitCode;
   }
 }
+
+// sharp decodes images on libuv's thread pool, which has 4 threads unless told otherwise before
+// its first use; give it one per core so that more decode threads than 4 still scale.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, cpus().length));
 
 const context: CommandContext = {
   env: process.env,

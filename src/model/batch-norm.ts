@@ -50,17 +50,16 @@ export class ScalelessBatchNorm extends tfl.layers.Layer {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0]! : inputs;
       const beta = this.beta!.read();
-      // A constant scale of ones: tfjs's FusedBatchNorm gradient saves its scale input and fails
-      // when there is none.
-      const scale = tf.onesLike(beta);
       if (!kwargs.training) {
-        return tf.batchNorm(x, this.movingMean!.read(), this.movingVariance!.read(), beta, scale, this.epsilon);
+        // A constant scale of ones: tfjs's FusedBatchNorm needs one (its gradient saves it).
+        return tf.batchNorm(x, this.movingMean!.read(), this.movingVariance!.read(), beta, tf.onesLike(beta), this.epsilon);
       }
-      const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
-      const { mean, variance } = tf.moments(x, axes);
+      const { y, mean, variance } = normalizeInTraining(x, beta, this.epsilon);
       this.updateMovingAverage(this.movingMean!, mean);
       this.updateMovingAverage(this.movingVariance!, variance);
-      return tf.batchNorm(x, mean, variance, beta, scale, this.epsilon);
+      // Kept past the forward pass for the updates above; tidy does not free kept tensors.
+      tf.dispose([mean, variance]);
+      return y;
     });
   }
 
@@ -79,6 +78,39 @@ export class ScalelessBatchNorm extends tfl.layers.Layer {
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), epsilon: this.epsilon, momentum: this.momentum };
   }
+}
+
+/**
+ * y = (x - mean) / sqrt(variance + epsilon) + beta over the batch and spatial axes, with the
+ * gradient written out: dx = (dy - mean(dy) - xhat * mean(dy * xhat)) / sqrt(variance + epsilon),
+ * dbeta = sum(dy). tfjs's generic batch-norm gradient tiles its statistics to the full input
+ * shape and makes about a dozen full-size temporaries; this makes three, and keeps only xhat.
+ */
+function normalizeInTraining(x: tf.Tensor, beta: tf.Tensor, epsilon: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+  const count = x.size / x.shape[x.rank - 1]!;
+  let statistics: { mean: tf.Tensor; variance: tf.Tensor } | undefined;
+  const normalize = tf.customGrad((input, offset, save) => {
+    const { mean, variance } = tf.moments(input as tf.Tensor, axes);
+    const inverseStd = tf.rsqrt(tf.add(variance, epsilon));
+    const normalized = tf.mul(tf.sub(input as tf.Tensor, mean), inverseStd);
+    (save as tf.GradSaveFunc)([normalized, inverseStd]);
+    statistics = { mean: tf.keep(mean), variance: tf.keep(variance) };
+    return {
+      value: tf.add(normalized, offset as tf.Tensor),
+      gradFunc: (dy, saved) => {
+        const [xhat, rstd] = saved as [tf.Tensor, tf.Tensor];
+        const dyTensor = dy as tf.Tensor;
+        const dBeta = tf.sum(dyTensor, axes);
+        const dyDotXhat = tf.sum(tf.mul(dyTensor, xhat), axes);
+        const centered = tf.sub(dyTensor, tf.div(dBeta, count));
+        const dx = tf.mul(tf.sub(centered, tf.mul(xhat, tf.div(dyDotXhat, count))), rstd);
+        return [dx, dBeta];
+      },
+    };
+  });
+  const y = normalize(x, beta);
+  return { y, ...statistics! };
 }
 
 tf.serialization.registerClass(ScalelessBatchNorm);

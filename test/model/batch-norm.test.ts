@@ -37,4 +37,23 @@ describe('ScalelessBatchNorm', () => {
     );
     assert.deepEqual([...Object.values(grads)[0]!.dataSync()], [36, 72]);
   });
+
+  it('has the input gradient of batch normalization written out as tfjs would compute it from the ops', () => {
+    const random = seededRandom(9);
+    const x = tf.tensor4d(randomFloats(random, 3 * 4 * 5 * 6).map((v, i) => v * (1 + (i % 6)) + (i % 6)), [3, 4, 5, 6]);
+    const weights = tf.tensor4d(randomFloats(random, 3 * 4 * 5 * 6), [3, 4, 5, 6]);
+    const layer = new ScalelessBatchNorm({ name: 'bn_grad', momentum: 0.99, epsilon: 1e-3 });
+    layer.apply(x, { training: false });
+    const ours = tf.grad((input) => tf.sum(tf.mul(layer.apply(input, { training: true }) as tf.Tensor, weights)))(x);
+    const reference = tf.grad((input) => {
+      const { mean, variance } = tf.moments(input, [0, 1, 2]);
+      return tf.sum(tf.mul(tf.div(tf.sub(input, mean), tf.sqrt(tf.add(variance, 1e-3))), weights));
+    })(x);
+    const a = ours.dataSync();
+    const b = reference.dataSync();
+    let worst = 0;
+    for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    assert.ok(worst < 1e-5, `largest difference ${worst}`);
+    assert.ok(Math.max(...b.map(Math.abs)) > 0.1, 'the reference gradient is not trivially zero');
+  });
 });
