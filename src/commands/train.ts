@@ -36,6 +36,10 @@ export const trainCommand: Command = {
         defaultText: 'CPUs - 1, at least 1', describe: 'image decoding threads' },
       { name: 'prefetch', type: 'integer', default: 2, min: 0, max: 64, valueName: 'N', describe: 'batches decoded ahead of the step' },
     ],
+    details:
+      '--num-classes applies to synthetic data and TFRecord shards; an ILSVRC2012 directory\'s class\n' +
+      'folders decide it. On the wasm backend a batch whose step cannot fit in its 4 GiB heap is refused\n' +
+      'before the first step, with the largest batch that fits.',
   },
   async run(values: OptionValues, _positionals: string[], context: CommandContext): Promise<number> {
     const log = createLog(context.io.stderr, 'train');
