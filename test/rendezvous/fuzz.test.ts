@@ -7,16 +7,7 @@ import { decodeTable } from '../../src/rendezvous/table.js';
 import { rendezvous, type Rendezvous } from '../../src/rendezvous/allgather.js';
 import { getFreePort } from '../helpers/ports.js';
 import { configFor, type RankSetup } from '../helpers/ranks.js';
-
-/** mulberry32: a small seeded generator, so a failing case can be replayed. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -37,7 +28,7 @@ describe('rendezvous under hostile and broken peers', function () {
   it('refuses random, truncated, oversized, forged, foreign, out-of-range, duplicate and replayed frames', async () => {
     const setup: RankSetup = { jobId: 'fuzz-job', size: 4, port: await getFreePort(), secret: 'fuzz-secret-0123456789', timeoutMs: 20_000 };
     const keyring = makeKeyring(setup.jobId, setup.secret);
-    const random = seeded(20261121);
+    const random = seededRandom(20261121);
     const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)));
     const joinFor = (rank: number, jobId = setup.jobId): Header => ({
       type: 'join', jobId, rank, nonce: newNonce(),
