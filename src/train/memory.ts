@@ -4,12 +4,12 @@
 //
 // Measured on the wasm backend (heap size after two RMSProp steps of Inception-V3, 1000 classes):
 //   size  batch  heap MiB      size  batch  heap MiB
-//     75      4       815       139      8      1889
-//     75     16      1199       299      1      1487
-//    139      4      1291       299      2      2183
-// which the model below over-estimates by 8-12%: 8 copies of the parameters (weights, gradients,
-// two RMSProp slots, and the allocator's slack), and 7 float32 values per activation value kept
-// for the backward pass (conv inputs, batch-norm inputs and statistics, ReLU outputs).
+//     75     16      1007       299      1      1196
+//    139      8      1498       299      2      1685
+//                               299      3      2193
+// which the model below over-estimates by 12-17%: 8 copies of the parameters (weights, gradients,
+// two RMSProp slots, and the allocator's slack), and 5 float32 values per activation value kept
+// for the backward pass (convolution outputs and inputs, normalized values, ReLU outputs).
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { OptionsError } from '../errors.js';
 
@@ -17,7 +17,7 @@ export const WASM_HEAP_LIMIT_BYTES = 4 * 2 ** 30;
 /** Room left for the input batch, the allocator and tfjs's own bookkeeping. */
 const USABLE_FRACTION = 0.92;
 const BYTES_PER_PARAMETER = 4 * 8;
-const BYTES_PER_ACTIVATION = 4 * 7;
+const BYTES_PER_ACTIVATION = 4 * 5;
 
 export interface StepMemory {
   fixedBytes: number;
