@@ -2,6 +2,7 @@
 // keras/applications/inception_v3.py (and to the layer names of its pretrained weight file).
 import * as tfl from '@tensorflow/tfjs-layers';
 import { scalelessBatchNorm } from './batch-norm.js';
+import { unfusedConv2d } from './conv2d.js';
 import { seededGlorotUniform } from './seeded-init.js';
 
 export type Tensor = tfl.SymbolicTensor;
@@ -47,7 +48,7 @@ function applyLayer(layer: tfl.layers.Layer, input: Tensor | Tensor[]): Tensor {
  */
 export function conv2dBn(x: Tensor, context: BuildContext, filters: number, rows: number, cols: number, options: ConvOptions = {}): Tensor {
   const convName = context.names.next('conv2d');
-  const conv = tfl.layers.conv2d({
+  const conv = unfusedConv2d({
     name: convName,
     filters,
     kernelSize: [rows, cols],
