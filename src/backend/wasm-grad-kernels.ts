@@ -5,8 +5,9 @@
 //
 //   filter gradient: dW = conv2d(x with batch and channels swapped, dy as the filter,
 //                    dilation = the forward stride)                      -> [Ci, KH, KW, Co]
-//   input gradient:  dx = conv2d(dy with stride-1 zeros between its rows and columns,
-//                    W flipped in space with in/out channels swapped, padding K-1-pad)
+//   input gradient:  dx = conv2d(dy, W flipped in space with in/out channels swapped,
+//                    padding K-1-pad); with stride s, one such convolution per output phase
+//                    (s*s of them, each with every s-th filter tap), interleaved
 //
 // Kernels call other wasm kernels' functions directly (as tfjs's own kernels do), and free every
 // intermediate they make.
@@ -74,28 +75,116 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: { inputs: NamedTensorI
   return scope.finish(scope.run('Transpose', { x: grad }, { perm: [1, 2, 0, 3] }));
 }
 
-/** dx as the forward convolution of the zero-dilated dy with the spatially flipped filter. */
+/** dx as forward convolutions of dy with the spatially flipped filter, one per stride phase. */
 function conv2DBackpropInput({ inputs, backend, attrs }: { inputs: NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: NamedAttrMap }): TensorInfo {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
   const inputShape = (attrs as unknown as tf.Conv2DBackpropInputAttrs).inputShape;
   const info = convInfo(inputShape, filter.shape, attrs!);
   const scope = new KernelScope(backend);
+  const { strideHeight: sh, strideWidth: sw } = info;
+  if (sh === 1 && sw === 1) return scope.finish(phaseGradient(scope, dy, filter, info, 0, 0)!);
+  if (info.outHeight * info.outWidth < POLYPHASE_MIN_AREA) return scope.finish(spreadGradient(scope, dy, filter, info));
+  // Stride s: dx[s*m + a, s*l + b] depends only on the taps kh = a + top (mod s), kw = b + left
+  // (mod s); each phase is a dense convolution, and the phases are interleaved into dx.
+  const [n, height, width, channels] = inputShape;
+  let dx: TensorInfo | undefined;
+  for (let a = 0; a < sh; a++) {
+    for (let b = 0; b < sw; b++) {
+      const phase = phaseGradient(scope, dy, filter, info, a, b);
+      if (!phase) continue;
+      const placed = placePhase(scope, phase, sh, sw, a, b, height, width);
+      dx = dx ? scope.run('Add', { a: dx, b: placed }) : placed;
+    }
+  }
+  return scope.finish(dx ?? scope.run('Fill', {}, { shape: [n, height, width, channels], value: 0, dtype: 'float32' }));
+}
+
+/**
+ * Below this many dy positions a strided input gradient is one convolution over dy spread with
+ * zeros rather than s*s phase convolutions: measured on wasm, the phases' fixed costs outweigh
+ * the zeros' arithmetic for Inception's 8x8 and 7x7 maps (3x3, stride 2: 30 against 78-121 ms),
+ * and the zeros win for 17x17 (629 against 296-379 ms).
+ */
+const POLYPHASE_MIN_AREA = 144;
+
+/** The strided input gradient as one convolution of dy with stride-1 zeros between its values. */
+function spreadGradient(scope: KernelScope, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, inHeight, inWidth } = info;
-  const spread = sh > 1 || sw > 1 ? spreadWithZeros(scope, dy, sh, sw) : dy;
-  const [, spreadHeight, spreadWidth] = spread.shape as [number, number, number, number];
+  const spread = spreadWithZeros(scope, dy, sh, sw);
+  const [n, spreadHeight, spreadWidth, c] = spread.shape as [number, number, number, number];
   const flipped = scope.run('Reverse', { x: filter }, { dims: [0, 1] });
   const flippedFilter = scope.run('Transpose', { x: flipped }, { perm: [0, 1, 3, 2] });
   const top = kh - 1 - info.padInfo.top;
   const left = kw - 1 - info.padInfo.left;
   const bottom = inHeight - spreadHeight - top + kh - 1;
   const right = inWidth - spreadWidth - left + kw - 1;
-  let source = spread;
-  if (bottom < 0 || right < 0) {
-    const [n, , , c] = spread.shape;
-    source = scope.run('Slice', { x: spread }, { begin: [0, 0, 0, 0], size: [n, spreadHeight + Math.min(bottom, 0), spreadWidth + Math.min(right, 0), c] });
-  }
+  const source = bottom < 0 || right < 0
+    ? scope.run('Slice', { x: spread }, { begin: [0, 0, 0, 0], size: [n, spreadHeight + Math.min(bottom, 0), spreadWidth + Math.min(right, 0), c] })
+    : spread;
   const pad: Padding = [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]];
-  return scope.finish(conv2d(scope, source, flippedFilter, 1, pad));
+  return conv2d(scope, source, flippedFilter, 1, pad);
+}
+
+/** One axis of a phase: which taps it uses, and how dy lines up with its outputs. */
+interface PhaseAxis {
+  /** First tap: a + pad (mod stride). */
+  firstTap: number;
+  taps: number;
+  /** dy rows (or columns) to add before (negative: to drop) and after. */
+  before: number;
+  after: number;
+  /** Output rows of this phase: positions a, a + s, ... below the input size. */
+  outputs: number;
+}
+
+function phaseAxis(phase: number, stride: number, pad: number, kernel: number, dyLength: number, inputLength: number): PhaseAxis {
+  const firstTap = (phase + pad) % stride;
+  const taps = firstTap < kernel ? Math.ceil((kernel - firstTap) / stride) : 0;
+  const shift = (phase + pad - firstTap) / stride;
+  const outputs = Math.ceil((inputLength - phase) / stride);
+  const before = taps - 1 - shift;
+  return { firstTap, taps, before, after: outputs + taps - 1 - dyLength - before, outputs };
+}
+
+/** The outputs of dx at rows a, a + s, ... and columns b, b + s, ...: [N, ceil((H-a)/s), ceil((W-b)/s), Ci]. */
+function phaseGradient(scope: KernelScope, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo, a: number, b: number): TensorInfo | undefined {
+  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, inHeight, inWidth, outHeight, outWidth } = info;
+  const rows = phaseAxis(a, sh, info.padInfo.top, kh, outHeight, inHeight);
+  const cols = phaseAxis(b, sw, info.padInfo.left, kw, outWidth, inWidth);
+  if (rows.taps === 0 || cols.taps === 0 || rows.outputs <= 0 || cols.outputs <= 0) return undefined;
+  const [, , ci, co] = filter.shape as [number, number, number, number];
+  const taps = sh === 1 && sw === 1
+    ? filter
+    : scope.run('StridedSlice', { x: filter }, {
+      begin: [rows.firstTap, cols.firstTap, 0, 0], end: [kh, kw, ci, co], strides: [sh, sw, 1, 1],
+      beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
+    });
+  const flipped = scope.run('Reverse', { x: taps }, { dims: [0, 1] });
+  const flippedFilter = scope.run('Transpose', { x: flipped }, { perm: [0, 1, 3, 2] });
+  // Negative padding means dy has rows this phase never reads: cut them off first.
+  const [n, , , c] = dy.shape as [number, number, number, number];
+  const cutTop = Math.max(-rows.before, 0);
+  const cutLeft = Math.max(-cols.before, 0);
+  const keepRows = outHeight - cutTop + Math.min(rows.after, 0);
+  const keepCols = outWidth - cutLeft + Math.min(cols.after, 0);
+  const source = cutTop || cutLeft || keepRows < outHeight || keepCols < outWidth
+    ? scope.run('Slice', { x: dy }, { begin: [0, cutTop, cutLeft, 0], size: [n, keepRows, keepCols, c] })
+    : dy;
+  const pad: Padding = [[0, 0], [Math.max(rows.before, 0), Math.max(rows.after, 0)], [Math.max(cols.before, 0), Math.max(cols.after, 0)], [0, 0]];
+  return conv2d(scope, source, flippedFilter, 1, pad);
+}
+
+/** A phase's values at rows a, a + sh, ... and columns b, b + sw, ... of an [N, H, W, C] tensor of zeros. */
+function placePhase(scope: KernelScope, phase: TensorInfo, sh: number, sw: number, a: number, b: number, height: number, width: number): TensorInfo {
+  const spread = spreadWithZeros(scope, phase, sh, sw);
+  const [n, spreadHeight, spreadWidth, c] = spread.shape as [number, number, number, number];
+  const padded = scope.run('PadV2', { x: spread }, {
+    paddings: [[0, 0], [a, Math.max(height - a - spreadHeight, 0)], [b, Math.max(width - b - spreadWidth, 0)], [0, 0]], constantValue: 0,
+  });
+  const [, paddedHeight, paddedWidth] = padded.shape;
+  return paddedHeight === height && paddedWidth === width
+    ? padded
+    : scope.run('Slice', { x: padded }, { begin: [0, 0, 0, 0], size: [n, height, width, c] });
 }
 
 /** [N, H, W, C] -> [N, H*sh, W*sw, C] with each value followed by sh-1 zero rows and sw-1 zero columns. */

@@ -1,6 +1,7 @@
 // The wasm convolution gradients against the cpu backend's reference kernels, on randomized shapes
 // covering what Inception-V3 uses: 1x1, 3x3, 5x5, 1x7, 7x1 (and 1x3, 3x1) kernels, strides 1 and 2,
-// valid and same padding.
+// valid and same padding, and strided maps both below and above the size where the input
+// gradient switches from spreading dy with zeros to one convolution per stride phase.
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '../../src/backend/tf.js';
@@ -66,7 +67,9 @@ describe('wasm convolution gradient kernels', function () {
     await tf.setBackend('cpu');
   });
 
-  const cases = makeCases(56, 20261122);
+  // Strided cases with at least 12x12 outputs, where the input gradient takes the per-phase path.
+  const large = makeCases(14, 777).map((c) => ({ ...c, h: c.h + 24, w: c.w + 24, stride: 2, ci: Math.min(c.ci, 6), co: Math.min(c.co, 6) }));
+  const cases = [...makeCases(56, 20261122), ...large];
   for (const [i, c] of cases.entries()) {
     const label = `${c.n}x${c.h}x${c.w}x${c.ci} * ${c.kh}x${c.kw}x${c.co}, stride ${c.stride}, ${c.pad}`;
     it(`case ${i}: ${label} matches the cpu backend to 1e-4`, async () => {
