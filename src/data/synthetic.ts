@@ -4,21 +4,15 @@
 
 import { createRandom, randomInt } from './random.js';
 import { rankRange } from './shard.js';
+import type { InputOptions } from './input.js';
 import type { BadImage, Batch, InputPipeline, Split } from './types.js';
 
 /** ILSVRC2012's image counts, so that epochs of synthetic data last as long as real ones. */
 export const IMAGENET_IMAGES: Readonly<Record<Split, number>> = { train: 1_281_167, validation: 50_000 };
 export const IMAGENET_CLASSES = 1000;
 
-export interface SyntheticOptions {
-  split: Split;
-  batchSize: number;
-  imageSize: number;
-  rank: number;
-  size: number;
-  seed: number;
-  numClasses?: number;
-}
+/** The input options that synthetic data uses; the rest concern files and decoding. */
+export type SyntheticOptions = Pick<InputOptions, 'split' | 'batchSize' | 'imageSize' | 'rank' | 'size' | 'seed' | 'numClasses'>;
 
 export class SyntheticInput implements InputPipeline {
   readonly description: string;
