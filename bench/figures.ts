@@ -1,4 +1,8 @@
-// Small shared pieces of the benchmarks: the error they fail with, and the statistics they report.
+// Small shared pieces of the benchmarks: the error they fail with, the statistics they report,
+// their argument checks and their CSV files.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { stringify } from 'csv-stringify/sync';
 
 /** A benchmark run that did not produce trustworthy figures; the message says what came back. */
 export class BenchError extends Error {
@@ -25,4 +29,27 @@ export function epochMs(): number {
 export function tail(text: string | undefined, lines = 15): string {
   const kept = (text ?? '').trimEnd().split('\n').slice(-lines);
   return kept.length && kept[0] !== '' ? kept.map((l) => `    ${l}`).join('\n') : '    (nothing)';
+}
+
+/** minimist's `unknown` hook for benchmarks: no option or argument it was not told about. */
+export function rejectUnknown(arg: string): never {
+  throw new BenchError(arg.startsWith('-') ? `unknown option "${arg}"; see --help` : `unexpected argument "${arg}"; see --help`);
+}
+
+export function parseCount(text: string, flag: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max) throw new BenchError(`${flag} "${text}" is not a whole number in ${min}..${max}`);
+  return value;
+}
+
+/** "2,4,8" -> [2, 4, 8], each once; "none" -> []. */
+export function parseList(text: string, flag: string, min: number, max: number): number[] {
+  if (text === 'none') return [];
+  return [...new Set(text.split(',').map((item) => parseCount(item.trim(), flag, min, max)))];
+}
+
+/** Writes the rows as CSV with a header, making the folder if need be. */
+export function writeCsv(path: string, columns: readonly string[], records: readonly Record<string, unknown>[]): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, stringify([...records], { header: true, columns: [...columns] }));
 }

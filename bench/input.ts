@@ -1,17 +1,16 @@
 // The input pipeline benchmark: how many images per second the decode threads turn from JPEG files
 // into preprocessed batches (read, decode, Inception crop and flip, resize, floats), for each number
 // of threads and image size. One line per figure, and a CSV.
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'csv-stringify/sync';
 import minimist from 'minimist';
 import sharp from 'sharp';
 import { DecodePool } from '../src/data/decode-pool.js';
 import { openInput } from '../src/data/input.js';
 import type { ShardMode } from '../src/data/shard.js';
-import { BenchError, median } from './figures.js';
+import { BenchError, median, parseCount, parseList, rejectUnknown, writeCsv as writeCsvFile } from './figures.js';
 
 const DEFAULT_CSV = fileURLToPath(new URL('../../bench/results/input.csv', import.meta.url));
 const CLASSES = 10;
@@ -65,9 +64,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
     string: ['threads', 'sizes', 'images', 'batch-size', 'prefetch', 'epochs', 'repeats', 'mode', 'csv'],
     boolean: ['help'],
     alias: { h: 'help' },
-    unknown: (arg) => {
-      throw new BenchError(arg.startsWith('-') ? `unknown option "${arg}"; see --help` : `unexpected argument "${arg}"; see --help`);
-    },
+    unknown: rejectUnknown,
   });
   if (args.help) return undefined;
   const mode = args.mode ?? 'train';
@@ -85,15 +82,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
   };
 }
 
-function parseList(text: string, flag: string, min: number, max: number): number[] {
-  return text.split(',').map((item) => parseCount(item.trim(), flag, min, max));
-}
 
-function parseCount(text: string, flag: string, min: number, max: number): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min || value > max) throw new BenchError(`${flag} "${text}" is not a whole number in ${min}..${max}`);
-  return value;
-}
 
 /** ImageNet-like JPEGs: a smooth colour gradient under per-pixel noise, so they compress like photos. */
 async function generateImages(root: string, count: number): Promise<{ bytes: number }> {
@@ -181,8 +170,7 @@ function writeCsv(options: BenchOptions, rows: Row[]): void {
     threads: r.threads, size: r.size, mode: r.mode, img_per_s: r.img_per_s.toFixed(1), per_thread: r.per_thread.toFixed(1),
     images: options.images, batch_size: options.batchSize, repeats: options.repeats, date,
   }));
-  mkdirSync(dirname(options.csv), { recursive: true });
-  writeFileSync(options.csv, stringify(records, { header: true, columns: ['threads', 'size', 'mode', 'img_per_s', 'per_thread', 'images', 'batch_size', 'repeats', 'date'] }));
+  writeCsvFile(options.csv, ['threads', 'size', 'mode', 'img_per_s', 'per_thread', 'images', 'batch_size', 'repeats', 'date'], records);
 }
 
 try {

@@ -1,12 +1,10 @@
 // The rendezvous benchmark: time from process start to cluster spec with real processes through
 // hpctrain's local launcher, beside Open MPI + mpi4py doing the same allgather, and the
 // rendezvous alone with thousands of simulated members. One line per figure, and a CSV.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'csv-stringify/sync';
 import minimist from 'minimist';
-import { BenchError, median } from './figures.js';
+import { BenchError, median, parseCount, parseList, rejectUnknown, writeCsv as writeCsvFile } from './figures.js';
 import { runLaunch, runMpi4pyPeer, whyNoMpi4pyPeer, type ProcessFigures } from './rendezvous-processes.js';
 import { runSimulated } from './rendezvous-sim.js';
 
@@ -74,10 +72,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
     boolean: ['help', 'peer', 'verbose'],
     alias: { h: 'help' },
     default: { peer: true },
-    unknown: (arg) => {
-      if (arg.startsWith('-')) throw new BenchError(`unknown option "${arg}"; see --help`);
-      throw new BenchError(`unexpected argument "${arg}"; see --help`);
-    },
+    unknown: rejectUnknown,
   });
   if (args.help) return undefined;
   const sizes = parseList(args.n ?? '2,4,8,16,32', '--n', 2, MAX_PROCESSES);
@@ -94,18 +89,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
   };
 }
 
-function parseList(text: string, flag: string, min: number, max: number): number[] {
-  if (text === 'none') return [];
-  return text.split(',').map((item) => parseCount(item.trim(), flag, min, max));
-}
 
-function parseCount(text: string, flag: string, min: number, max: number): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min || value > max) {
-    throw new BenchError(`${flag} "${text}" is not a whole number in ${min}..${max}`);
-  }
-  return value;
-}
 
 async function main(options: BenchOptions): Promise<void> {
   const rows: Row[] = [];
@@ -174,8 +158,7 @@ function writeCsv(path: string, rows: Row[], repeats: number): void {
     mean_ms: r.mean_ms === undefined ? '' : fixed(r.mean_ms), wall_ms: r.wall_ms === undefined ? '' : fixed(r.wall_ms),
     repeats, date,
   }));
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, stringify(records, { header: true, columns: ['n', 'mode', 'ms', 'mean_ms', 'wall_ms', 'repeats', 'date'] }));
+  writeCsvFile(path, ['n', 'mode', 'ms', 'mean_ms', 'wall_ms', 'repeats', 'date'], records);
 }
 
 function fixed(ms: number): string {

@@ -2,15 +2,13 @@
 // backward, update; random data, 1000 classes) for each backend, image size and batch, each
 // configuration in a fresh process (bench/step-worker.ts), beside PyTorch on one thread doing the
 // same step. One line per figure, and a CSV.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'csv-stringify/sync';
 import { execa, type Result } from 'execa';
 import minimist from 'minimist';
 import { BACKEND_NAMES, type BackendName } from '../src/backend/select.js';
-import { BenchError, median, tail } from './figures.js';
+import { BenchError, median, parseCount, parseList, rejectUnknown, tail, writeCsv as writeCsvFile } from './figures.js';
 import type { StepConfig, StepReport } from './step-worker.js';
 
 const DEFAULT_CSV = fileURLToPath(new URL('../../bench/results/step.csv', import.meta.url));
@@ -90,9 +88,7 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
     boolean: ['help', 'peer', 'verbose'],
     alias: { h: 'help' },
     default: { peer: true },
-    unknown: (arg) => {
-      throw new BenchError(arg.startsWith('-') ? `unknown option "${arg}"; see --help` : `unexpected argument "${arg}"; see --help`);
-    },
+    unknown: rejectUnknown,
   });
   if (args.help) return undefined;
   const backends = parseBackends(args.backend ?? 'wasm,cpu');
@@ -128,15 +124,7 @@ function parseBackends(text: string): BackendName[] {
   return [...new Set(names as BackendName[])];
 }
 
-function parseList(text: string, flag: string, min: number, max: number): number[] {
-  return [...new Set(text.split(',').map((item) => parseCount(item.trim(), flag, min, max)))];
-}
 
-function parseCount(text: string, flag: string, min: number, max: number): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min || value > max) throw new BenchError(`${flag} "${text}" is not a whole number in ${min}..${max}`);
-  return value;
-}
 
 async function main(options: BenchOptions): Promise<number> {
   const rows: Row[] = [];
@@ -276,8 +264,7 @@ function loadAverage(): string {
 function writeCsv(path: string, rows: Row[]): void {
   const date = new Date().toISOString();
   const records = rows.map((r) => ({ backend: r.backend, batch: r.batch, size: r.size, img_per_s: imgPerS(r).toFixed(2), step_ms: r.stepMs.toFixed(1), steps: r.steps, date }));
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, stringify(records, { header: true, columns: ['backend', 'batch', 'size', 'img_per_s', 'step_ms', 'steps', 'date'] }));
+  writeCsvFile(path, ['backend', 'batch', 'size', 'img_per_s', 'step_ms', 'steps', 'date'], records);
 }
 
 try {
