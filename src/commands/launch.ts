@@ -1,6 +1,7 @@
 // `hpctrain launch -n N -- COMMAND`: N ranks on this machine, as srun would start them on N nodes.
 // Output is prefixed with the rank; the first rank to fail stops the others, and its status is ours.
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -75,7 +76,7 @@ async function superviseRanks(ranks: ResultPromise[], stderr: (text: string) => 
   };
   const onSignal = (signal: NodeJS.Signals): void => {
     stderr(`hpctrain launch: got ${signal}, stopping all ranks\n`);
-    firstFailure ??= { rank: -1, status: 128 + (signal === 'SIGINT' ? 2 : 15), how: `stopped by ${signal}` };
+    firstFailure ??= { rank: -1, status: 128 + signalNumber(signal), how: `stopped by ${signal}` };
     stopOthers('SIGTERM');
   };
   process.on('SIGINT', onSignal);
@@ -98,8 +99,7 @@ async function superviseRanks(ranks: ResultPromise[], stderr: (text: string) => 
 }
 
 function signalNumber(signal: string | undefined): number {
-  const numbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGTERM: 15 };
-  return numbers[signal ?? ''] ?? 1;
+  return constants.signals[signal as NodeJS.Signals] ?? 1;
 }
 
 function prefixLines(stream: Readable | null, prefix: string, write: (text: string) => void): void {
