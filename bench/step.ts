@@ -31,7 +31,7 @@ step_ms is the median of the timed steps, after the warm-up steps; img_per_s = b
 Each configuration runs in a fresh process, so one that crashes or runs out of memory costs
 only its own figure; a backend that does not load, and a wasm batch whose estimated step memory
 is over the 4 GiB wasm heap, are skipped with the reason. At a size where a batch does not fit
-on wasm, the largest batch that does (3 at 299x299) is run as well, so every size has a figure.
+on wasm, the largest batch that does (11 at 299x299) is run as well, so every size has a figure.
 
 The cpu backend computes filter gradients in plain JavaScript, over a minute per step at 75x75:
 unless --backend names it, it runs at size 75, batch 2, 1 timed step only, whatever --sizes,

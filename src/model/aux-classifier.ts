@@ -2,9 +2,9 @@
 // defines it; Keras's InceptionV3 has none. It reads mixed7 (17x17x768 at 299x299):
 //
 //   aux_average_pooling2d_1   5x5 average pool, stride 3, valid        -> 5x5x768
-//   aux_conv2d_1 + aux_batch_normalization_1 + aux_activation_1
+//   aux_conv2d_1 + aux_batch_normalization_1 (with its ReLU)
 //                             1x1 conv, 128 filters                    -> 5x5x128
-//   aux_conv2d_2 + aux_batch_normalization_2 + aux_activation_2
+//   aux_conv2d_2 + aux_batch_normalization_2 (with its ReLU)
 //                             5x5 conv, 768 filters, valid             -> 1x1x768
 //   aux_global_pool           global average pool (torchvision's adaptive_avg_pool2d) -> 768
 //   aux_logits                dense, numClasses, softmax               -> numClasses

@@ -1,9 +1,13 @@
-// Batch normalization without a scale (gamma), as Keras's conv2d_bn uses it. tfjs-layers'
-// BatchNormalization cannot train in that configuration: its training branch reads gamma
-// unconditionally and throws "Cannot read properties of undefined (reading 'read')". This layer
-// does the same computation as Keras's, with the same weights in the same order and with the
-// same names (beta, moving_mean, moving_variance), so parameter counts and weight files match.
+// Batch normalization without a scale (gamma), followed by a ReLU, as Keras's conv2d_bn uses it.
+// tfjs-layers' BatchNormalization cannot train in that configuration: its training branch reads
+// gamma unconditionally and throws "Cannot read properties of undefined (reading 'read')". This
+// layer does the same computation as Keras's BatchNormalization + Activation('relu'), with the
+// same weights in the same order and with the same names (beta, moving_mean, moving_variance), so
+// parameter counts and weight files match. The ReLU is part of the layer because on wasm and cpu
+// one fused kernel does both in two passes (src/backend/fused-kernels.ts), and keeps only x and y
+// for the backward pass.
 import * as tfl from '@tensorflow/tfjs-layers';
+import { BATCH_NORM_RELU, hasFusedKernels } from '../backend/fused-kernels.js';
 import { tf } from '../backend/tf.js';
 
 export interface ScalelessBatchNormArgs {
@@ -12,6 +16,8 @@ export interface ScalelessBatchNormArgs {
   epsilon: number;
   /** Keras: 0.99; the moving averages move by (1 - momentum) of the difference each step. */
   momentum: number;
+  /** Apply a ReLU to the output (Keras's conv2d_bn: BatchNormalization then Activation('relu')). */
+  relu: boolean;
 }
 
 type LayerVariable = tfl.LayerVariable;
@@ -20,6 +26,7 @@ export class ScalelessBatchNorm extends tfl.layers.Layer {
   static readonly className = 'ScalelessBatchNorm';
   private readonly epsilon: number;
   private readonly momentum: number;
+  private readonly relu: boolean;
   private beta?: LayerVariable;
   private movingMean?: LayerVariable;
   private movingVariance?: LayerVariable;
@@ -28,6 +35,7 @@ export class ScalelessBatchNorm extends tfl.layers.Layer {
     super({ name: args.name });
     this.epsilon = args.epsilon;
     this.momentum = args.momentum;
+    this.relu = args.relu;
     this.supportsMasking = true;
   }
 
@@ -52,9 +60,12 @@ export class ScalelessBatchNorm extends tfl.layers.Layer {
       const beta = this.beta!.read();
       if (!kwargs.training) {
         // A constant scale of ones: tfjs's FusedBatchNorm needs one (its gradient saves it).
-        return tf.batchNorm(x, this.movingMean!.read(), this.movingVariance!.read(), beta, tf.onesLike(beta), this.epsilon);
+        const y = tf.batchNorm(x, this.movingMean!.read(), this.movingVariance!.read(), beta, tf.onesLike(beta), this.epsilon);
+        return this.relu ? tf.relu(y) : y;
       }
-      const { y, mean, variance } = normalizeInTraining(x, beta, this.epsilon);
+      const { y, mean, variance } = this.relu && hasFusedKernels()
+        ? fusedBatchNormRelu(x, beta, this.epsilon)
+        : normalizeInTraining(x, beta, this.epsilon, this.relu);
       this.updateMovingAverage(this.movingMean!, mean);
       this.updateMovingAverage(this.movingVariance!, variance);
       // Kept past the forward pass for the updates above; tidy does not free kept tensors.
@@ -76,7 +87,7 @@ export class ScalelessBatchNorm extends tfl.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), epsilon: this.epsilon, momentum: this.momentum };
+    return { ...super.getConfig(), epsilon: this.epsilon, momentum: this.momentum, relu: this.relu };
   }
 }
 
@@ -86,7 +97,7 @@ export class ScalelessBatchNorm extends tfl.layers.Layer {
  * dbeta = sum(dy). tfjs's generic batch-norm gradient tiles its statistics to the full input
  * shape and makes about a dozen full-size temporaries; this makes three, and keeps only xhat.
  */
-function normalizeInTraining(x: tf.Tensor, beta: tf.Tensor, epsilon: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+function normalizeInTraining(x: tf.Tensor, beta: tf.Tensor, epsilon: number, relu: boolean): Normalized {
   const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
   const count = x.size / x.shape[x.rank - 1]!;
   let statistics: { mean: tf.Tensor; variance: tf.Tensor } | undefined;
@@ -110,7 +121,19 @@ function normalizeInTraining(x: tf.Tensor, beta: tf.Tensor, epsilon: number): { 
     };
   });
   const y = normalize(x, beta);
-  return { y, ...statistics! };
+  return { y: relu ? tf.relu(y) : y, ...statistics! };
+}
+
+interface Normalized {
+  y: tf.Tensor;
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+}
+
+/** The same, with the ReLU, in one kernel (and its gradient in another) on wasm and cpu. */
+function fusedBatchNormRelu(x: tf.Tensor, beta: tf.Tensor, epsilon: number): Normalized {
+  const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_RELU, { x, beta }, { epsilon }) as unknown as tf.Tensor[];
+  return { y: y!, mean: mean!, variance: variance! };
 }
 
 tf.serialization.registerClass(ScalelessBatchNorm);

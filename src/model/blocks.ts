@@ -58,9 +58,9 @@ export function conv2dBn(x: Tensor, context: BuildContext, filters: number, rows
     kernelInitializer: seededGlorotUniform(context.seed, convName),
   });
   // tfjs-layers' own BatchNormalization cannot train without a scale; see batch-norm.ts.
-  const bn = scalelessBatchNorm({ name: context.names.next('batch_normalization'), momentum: 0.99, epsilon: 1e-3 });
-  const relu = tfl.layers.activation({ name: context.names.next('activation'), activation: 'relu' });
-  return applyLayer(relu, applyLayer(bn, applyLayer(conv, x)));
+  // The ReLU is fused into it (see batch-norm.ts), so there is no activation_N layer.
+  const bn = scalelessBatchNorm({ name: context.names.next('batch_normalization'), momentum: 0.99, epsilon: 1e-3, relu: true });
+  return applyLayer(bn, applyLayer(conv, x));
 }
 
 /** 3x3 max pooling with stride 2, valid padding: the grid reductions. */

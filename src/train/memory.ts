@@ -2,14 +2,15 @@
 // the first step rather than failing inside it. The wasm heap holds at most 4 GiB; past that tfjs
 // fails with "memory access out of bounds" and the backend stays unusable.
 //
-// Measured on the wasm backend (heap size after two RMSProp steps of Inception-V3, 1000 classes):
+// Measured on the wasm backend (heap size after RMSProp steps of Inception-V3, 1000 classes):
 //   size  batch  heap MiB      size  batch  heap MiB
-//     75     16      1007       299      1      1196
-//    139      8      1498       299      2      1685
-//                               299      3      2193
-// which the model below over-estimates by 12-17%: 8 copies of the parameters (weights, gradients,
-// two RMSProp slots, and the allocator's slack), and 5 float32 values per activation value kept
-// for the backward pass (convolution outputs and inputs, normalized values, ReLU outputs).
+//     75     16       808       299      1       907      299      4      1620
+//    139      8      1008       299      2      1102      299      6      2022
+//    139     16      1323       299      3      1310      299      8      2587
+// which the model below over-estimates by 10-17%: 8 copies of the parameters (weights, gradients,
+// two RMSProp slots, and the allocator's slack), and 3 float32 values per activation value kept
+// for the backward pass (each layer's output, and the convolution outputs that batch norm reads
+// back; the wasm Identity shares saved tensors rather than copying them, see wasm-grad-kernels.ts).
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { OptionsError } from '../errors.js';
 
@@ -17,7 +18,7 @@ export const WASM_HEAP_LIMIT_BYTES = 4 * 2 ** 30;
 /** Room left for the input batch, the allocator and tfjs's own bookkeeping. */
 const USABLE_FRACTION = 0.92;
 const BYTES_PER_PARAMETER = 4 * 8;
-const BYTES_PER_ACTIVATION = 4 * 5;
+const BYTES_PER_ACTIVATION = 4 * 3;
 
 export interface StepMemory {
   fixedBytes: number;

@@ -13,7 +13,7 @@ describe('ScalelessBatchNorm', () => {
   });
 
   it('normalizes with batch statistics in training, moves the averages by 1 - momentum, and trains beta', () => {
-    const layer = new ScalelessBatchNorm({ name: 'bn_test', momentum: 0.99, epsilon: 1e-3 });
+    const layer = new ScalelessBatchNorm({ name: 'bn_test', momentum: 0.99, epsilon: 1e-3, relu: false });
     const xs = randomFloats(seededRandom(5), 4 * 3 * 3 * 2).map((v, i) => v * 3 + (i % 2) * 10);
     const x = tf.tensor4d(xs, [4, 3, 3, 2]);
     layer.apply(x, { training: false }); // builds the weights
@@ -42,7 +42,7 @@ describe('ScalelessBatchNorm', () => {
     const random = seededRandom(9);
     const x = tf.tensor4d(randomFloats(random, 3 * 4 * 5 * 6).map((v, i) => v * (1 + (i % 6)) + (i % 6)), [3, 4, 5, 6]);
     const weights = tf.tensor4d(randomFloats(random, 3 * 4 * 5 * 6), [3, 4, 5, 6]);
-    const layer = new ScalelessBatchNorm({ name: 'bn_grad', momentum: 0.99, epsilon: 1e-3 });
+    const layer = new ScalelessBatchNorm({ name: 'bn_grad', momentum: 0.99, epsilon: 1e-3, relu: false });
     layer.apply(x, { training: false });
     const ours = tf.grad((input) => tf.sum(tf.mul(layer.apply(input, { training: true }) as tf.Tensor, weights)))(x);
     const reference = tf.grad((input) => {

@@ -36,10 +36,10 @@ describe('Inception-V3', function () {
       assert.equal(model.countParams(), 23_851_784);
     });
 
-    it("has Keras's 313 layers under Keras's names", () => {
+    it("has Keras's 313 layers under Keras's names, each activation_N fused into batch_normalization_N", () => {
       const names = model.layers.map((l) => l.name);
-      assert.equal(names.length, 313);
-      assert.equal(new Set(names).size, 313, 'names are unique');
+      assert.equal(names.length, 313 - 94);
+      assert.equal(new Set(names).size, 313 - 94, 'names are unique');
       const expected = [
         'input_1',
         ...[1, 2, 3, 4].map((i) => `max_pooling2d_${i}`),
@@ -47,8 +47,9 @@ describe('Inception-V3', function () {
         ...Array.from({ length: 11 }, (_, i) => `mixed${i}`),
         'mixed9_0', 'mixed9_1', 'concatenate_1', 'concatenate_2', 'avg_pool', 'predictions',
       ];
-      for (let i = 1; i <= 94; i++) expected.push(`conv2d_${i}`, `batch_normalization_${i}`, `activation_${i}`);
+      for (let i = 1; i <= 94; i++) expected.push(`conv2d_${i}`, `batch_normalization_${i}`);
       assert.deepEqual([...names].sort(), [...expected].sort());
+      for (let i = 1; i <= 94; i++) assert.equal(model.getLayer(`batch_normalization_${i}`).getConfig().relu, true);
     });
 
     it('numbers the conv2d_bn blocks in the order Keras creates them', () => {
@@ -109,17 +110,17 @@ describe('Inception-V3', function () {
         });
         assert.deepEqual(model.outputNames, ['predictions', 'aux_logits']);
         assert.deepEqual(model.outputs.map((o) => o.shape), [[null, 1000], [null, 1000]]);
-        assert.equal(model.layers.length, 313 + 9);
+        assert.equal(model.layers.length, 313 - 94 + 7);
         assert.deepEqual(outputShape(model, 'aux_average_pooling2d_1'), [null, 5, 5, 768]);
-        assert.deepEqual(outputShape(model, 'aux_activation_1'), [null, 5, 5, 128]);
-        assert.deepEqual(outputShape(model, 'aux_activation_2'), [null, 1, 1, 768]);
+        assert.deepEqual(outputShape(model, 'aux_batch_normalization_1'), [null, 5, 5, 128]);
+        assert.deepEqual(outputShape(model, 'aux_batch_normalization_2'), [null, 1, 1, 768]);
       });
     });
 
     it('keeps its parameter count at 75x75, where mixed7 is 3x3, and for 10 classes', () => {
       withModel({ imageSize: 75, numClasses: 10, auxLogits: true, seed: 1 }, (model) => {
         assert.deepEqual(outputShape(model, 'mixed7'), [null, 3, 3, 768]);
-        assert.deepEqual(outputShape(model, 'aux_activation_2'), [null, 1, 1, 768]);
+        assert.deepEqual(outputShape(model, 'aux_batch_normalization_2'), [null, 1, 1, 768]);
         const withoutHead = 23_851_784 - 2_049_000 + 2048 * 10 + 10;
         assert.equal(model.countParams(), withoutHead + 2_558_592 + 769 * 10);
       });

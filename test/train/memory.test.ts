@@ -15,18 +15,18 @@ describe('wasm step memory estimate', function () {
     const model = buildInceptionV3({ imageSize: 299, numClasses: 1000, auxLogits: false, seed: 1 });
     try {
       const memory = estimateStepMemory(model);
-      assert.equal(activationsPerImage(model), 32_286_184);
+      assert.equal(activationsPerImage(model), 23_318_696);
       const mib = (batch: number) => (memory.fixedBytes + memory.perImageBytes * batch) / 2 ** 20;
-      // Measured: 1196, 1685 and 2193 MiB at batches 1, 2 and 3 (see memory.ts); the estimate stays above.
-      for (const [batch, measured] of [[1, 1196], [2, 1685], [3, 2193]] as const) {
+      // Measured at 299x299 (see memory.ts); the estimate stays above, by less than a fifth.
+      for (const [batch, measured] of [[1, 907], [2, 1102], [3, 1310], [4, 1620], [6, 2022], [8, 2587]] as const) {
         assert.ok(mib(batch) >= measured && mib(batch) < measured * 1.2, `batch ${batch}: ${mib(batch)} MiB`);
       }
-      assert.equal(largestBatchThatFits(memory), 4);
-      assertStepFits(memory, 4, 299);
+      assert.equal(largestBatchThatFits(memory), 11);
+      assertStepFits(memory, 11, 299);
       assert.throws(() => assertStepFits(memory, 16, 299), (error: unknown) => {
         assert.ok(error instanceof OptionsError);
-        assert.match(error.message, /--batch-size 16 at --image-size 299 needs about 10\.\d GiB of wasm memory/);
-        assert.match(error.hint!, /the largest batch that fits at 299x299 is 4/);
+        assert.match(error.message, /--batch-size 16 at --image-size 299 needs about 4\.9 GiB of wasm memory/);
+        assert.match(error.hint!, /the largest batch that fits at 299x299 is 11/);
         return true;
       });
     } finally {
