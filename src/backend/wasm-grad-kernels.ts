@@ -8,14 +8,19 @@
 //                    1x1, stride 1: dW = x^T dy as a 1x1 conv2d of x^T [Ci, 1, 1, N*H*W] with dy
 //                    [1, 1, N*H*W, Co] as the filter, a plain GEMM (2-3 times faster: the
 //                    general form sums N = batch-size channels per filter tap)
-//   input gradient:  dx = conv2d(dy, W flipped in space with in/out channels swapped,
-//                    padding K-1-pad); with stride s, one such convolution per output phase
-//                    (s*s of them, each with every s-th filter tap), interleaved
+//   input gradient:  stride 1: dx = conv2d(dy, W flipped in space with in/out channels swapped,
+//                    padding K-1-pad)
+//                    stride > 1: columns = dy [N*OH*OW, Co] x W^T [Co, KH*KW*Ci] as a 1x1
+//                    conv2d, each column added back into dx at its window (col2im); 2-4 times
+//                    faster on Inception's strided shapes than spreading dy with zeros, or than
+//                    one convolution per stride phase (8x35x35x288 <- 3x3/2 x 384: 141 against
+//                    533 and 257 ms)
 //
 // Kernels call other wasm kernels' functions directly (as tfjs's own kernels do), and free every
 // intermediate they make.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { WASM_POOL_GRAD_KERNELS } from './wasm-pool-grad.js';
 
 type Conv2DInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
 
@@ -37,6 +42,17 @@ class KernelScope {
     const output = kernel.kernelFunc({ inputs, backend: this.backend, attrs }) as TensorInfo;
     this.made.push(output);
     return output;
+  }
+
+  /** A new float32 tensor on the wasm heap, freed by finish() unless it is the result. */
+  allocate(shape: number[]): TensorInfo {
+    const output = (this.backend as unknown as WasmHeap).makeOutput(shape, 'float32');
+    this.made.push(output);
+    return output;
+  }
+
+  view(info: TensorInfo): Float32Array {
+    return (this.backend as unknown as WasmHeap).typedArrayFromHeap(info);
   }
 
   /**
@@ -125,91 +141,64 @@ function pointwiseFilterGradient(scope: KernelScope, x: TensorInfo, dy: TensorIn
   return scope.run('Reshape', { x: grad }, { shape: [1, 1, ci, co] });
 }
 
-/** dx as forward convolutions of dy with the spatially flipped filter, one per stride phase. */
+/** dx: a forward convolution of dy with the flipped filter for stride 1, a GEMM and a scatter for larger strides. */
 function conv2DBackpropInput({ inputs, backend, attrs }: { inputs: NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: NamedAttrMap }): TensorInfo {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
   const inputShape = (attrs as unknown as tf.Conv2DBackpropInputAttrs).inputShape;
   const info = convInfo(inputShape, filter.shape, attrs!);
   const scope = new KernelScope(backend);
-  const { strideHeight: sh, strideWidth: sw } = info;
-  if (sh === 1 && sw === 1) return scope.finish(phaseGradient(scope, dy, filter, info, 0, 0)!);
-  if (info.outHeight * info.outWidth < POLYPHASE_MIN_AREA) return scope.finish(spreadGradient(scope, dy, filter, info));
-  // Stride s: dx[s*m + a, s*l + b] depends only on the taps kh = a + top (mod s), kw = b + left
-  // (mod s); each phase is a dense convolution, and the phases are interleaved into dx.
-  const [n, height, width, channels] = inputShape;
-  let dx: TensorInfo | undefined;
-  for (let a = 0; a < sh; a++) {
-    for (let b = 0; b < sw; b++) {
-      const phase = phaseGradient(scope, dy, filter, info, a, b);
-      if (!phase) continue;
-      const placed = placePhase(scope, phase, sh, sw, a, b, height, width);
-      dx = dx ? scope.run('Add', { a: dx, b: placed }) : placed;
-    }
-  }
-  return scope.finish(dx ?? scope.run('Fill', {}, { shape: [n, height, width, channels], value: 0, dtype: 'float32' }));
+  if (info.strideHeight === 1 && info.strideWidth === 1) return scope.finish(flippedGradient(scope, dy, filter, info));
+  return scope.finish(columnGradient(scope, dy, filter, info));
 }
 
 /**
- * Below this many dy positions a strided input gradient is one convolution over dy spread with
- * zeros rather than s*s phase convolutions: measured on wasm, the phases' fixed costs outweigh
- * the zeros' arithmetic for Inception's 8x8 and 7x7 maps (3x3, stride 2: 30 against 78-121 ms),
- * and the zeros win for 17x17 (629 against 296-379 ms).
+ * The strided input gradient as a GEMM and a scatter ("col2im"): columns = dy [N*OH*OW, Co] times
+ * W^T [Co, KH*KW*Ci], one 1x1 convolution on XNNPACK; then each column's KH*KW*Ci values are
+ * added into dx at the window they came from. No multiplication by a zero, unlike spreading dy.
  */
-const POLYPHASE_MIN_AREA = 144;
-
-/** The strided input gradient as one convolution of dy with stride-1 zeros between its values. */
-function spreadGradient(scope: KernelScope, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
-  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, inHeight, inWidth } = info;
-  const spread = spreadWithZeros(scope, dy, sh, sw);
-  const [n, spreadHeight, spreadWidth, c] = spread.shape as [number, number, number, number];
-  const flippedFilter = scope.flipFilter(filter);
-  const top = kh - 1 - info.padInfo.top;
-  const left = kw - 1 - info.padInfo.left;
-  const bottom = inHeight - spreadHeight - top + kh - 1;
-  const right = inWidth - spreadWidth - left + kw - 1;
-  const source = bottom < 0 || right < 0
-    ? scope.run('Slice', { x: spread }, { begin: [0, 0, 0, 0], size: [n, spreadHeight + Math.min(bottom, 0), spreadWidth + Math.min(right, 0), c] })
-    : spread;
-  const pad: Padding = [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]];
-  return conv2d(scope, source, flippedFilter, 1, pad);
+function columnGradient(scope: KernelScope, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
+  const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
+  const positions = batchSize * outHeight * outWidth;
+  const windowSize = kh * kw * ci;
+  const rows = scope.run('Reshape', { x: dy }, { shape: [positions, 1, 1, co] });
+  const transposed = scope.run('Transpose', { x: filter }, { perm: [3, 0, 1, 2] });
+  const filterT = scope.run('Reshape', { x: transposed }, { shape: [1, 1, co, windowSize] });
+  const columnsInfo = conv2d(scope, rows, filterT, 1, [[0, 0], [0, 0], [0, 0], [0, 0]]);
+  const dxInfo = scope.allocate([batchSize, inHeight, inWidth, ci]);
+  const columns = scope.view(columnsInfo);
+  const dx = scope.view(dxInfo);
+  dx.fill(0);
+  const { top, left } = info.padInfo;
+  for (let n = 0; n < batchSize; n++) {
+    for (let oh = 0; oh < outHeight; oh++) {
+      for (let ow = 0; ow < outWidth; ow++) {
+        const column = ((n * outHeight + oh) * outWidth + ow) * windowSize;
+        for (let a = 0; a < kh; a++) {
+          const h = oh * sh + a - top;
+          if (h < 0 || h >= inHeight) continue;
+          for (let b = 0; b < kw; b++) {
+            const w = ow * sw + b - left;
+            if (w < 0 || w >= inWidth) continue;
+            const from = column + (a * kw + b) * ci;
+            const to = ((n * inHeight + h) * inWidth + w) * ci;
+            for (let c = 0; c < ci; c++) dx[to + c] += columns[from + c]!;
+          }
+        }
+      }
+    }
+  }
+  return dxInfo;
 }
 
-/** One axis of a phase: which taps it uses, and how dy lines up with its outputs. */
-interface PhaseAxis {
-  /** First tap: a + pad (mod stride). */
-  firstTap: number;
-  taps: number;
-  /** dy rows (or columns) to add before (negative: to drop) and after. */
-  before: number;
-  after: number;
-  /** Output rows of this phase: positions a, a + s, ... below the input size. */
-  outputs: number;
-}
-
-function phaseAxis(phase: number, stride: number, pad: number, kernel: number, dyLength: number, inputLength: number): PhaseAxis {
-  const firstTap = (phase + pad) % stride;
-  const taps = firstTap < kernel ? Math.ceil((kernel - firstTap) / stride) : 0;
-  const shift = (phase + pad - firstTap) / stride;
-  const outputs = Math.ceil((inputLength - phase) / stride);
-  const before = taps - 1 - shift;
-  return { firstTap, taps, before, after: outputs + taps - 1 - dyLength - before, outputs };
-}
-
-/** The outputs of dx at rows a, a + s, ... and columns b, b + s, ...: [N, ceil((H-a)/s), ceil((W-b)/s), Ci]. */
-function phaseGradient(scope: KernelScope, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo, a: number, b: number): TensorInfo | undefined {
-  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, inHeight, inWidth, outHeight, outWidth } = info;
-  const rows = phaseAxis(a, sh, info.padInfo.top, kh, outHeight, inHeight);
-  const cols = phaseAxis(b, sw, info.padInfo.left, kw, outWidth, inWidth);
-  if (rows.taps === 0 || cols.taps === 0 || rows.outputs <= 0 || cols.outputs <= 0) return undefined;
-  const [, , ci, co] = filter.shape as [number, number, number, number];
-  const taps = sh === 1 && sw === 1
-    ? filter
-    : scope.run('StridedSlice', { x: filter }, {
-      begin: [rows.firstTap, cols.firstTap, 0, 0], end: [kh, kw, ci, co], strides: [sh, sw, 1, 1],
-      beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-    });
-  const flippedFilter = scope.flipFilter(taps);
-  // Negative padding means dy has rows this phase never reads: cut them off first.
+/**
+ * dx for stride 1: dy convolved with the filter flipped in space and with in/out channels swapped,
+ * padded by K-1-pad before and so that dx has the input's size after. Where that padding is
+ * negative (valid convolutions whose last rows the forward pass never read), dy is cut instead.
+ */
+function flippedGradient(scope: KernelScope, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
+  const { filterHeight: kh, filterWidth: kw, inHeight, inWidth, outHeight, outWidth } = info;
+  const rows = flippedPadding(info.padInfo.top, kh, outHeight, inHeight);
+  const cols = flippedPadding(info.padInfo.left, kw, outWidth, inWidth);
   const [n, , , c] = dy.shape as [number, number, number, number];
   const cutTop = Math.max(-rows.before, 0);
   const cutLeft = Math.max(-cols.before, 0);
@@ -219,30 +208,13 @@ function phaseGradient(scope: KernelScope, dy: TensorInfo, filter: TensorInfo, i
     ? scope.run('Slice', { x: dy }, { begin: [0, cutTop, cutLeft, 0], size: [n, keepRows, keepCols, c] })
     : dy;
   const pad: Padding = [[0, 0], [Math.max(rows.before, 0), Math.max(rows.after, 0)], [Math.max(cols.before, 0), Math.max(cols.after, 0)], [0, 0]];
-  return conv2d(scope, source, flippedFilter, 1, pad);
+  return conv2d(scope, source, scope.flipFilter(filter), 1, pad);
 }
 
-/** A phase's values at rows a, a + sh, ... and columns b, b + sw, ... of an [N, H, W, C] tensor of zeros. */
-function placePhase(scope: KernelScope, phase: TensorInfo, sh: number, sw: number, a: number, b: number, height: number, width: number): TensorInfo {
-  const spread = spreadWithZeros(scope, phase, sh, sw);
-  const [n, spreadHeight, spreadWidth, c] = spread.shape as [number, number, number, number];
-  const padded = scope.run('PadV2', { x: spread }, {
-    paddings: [[0, 0], [a, Math.max(height - a - spreadHeight, 0)], [b, Math.max(width - b - spreadWidth, 0)], [0, 0]], constantValue: 0,
-  });
-  const [, paddedHeight, paddedWidth] = padded.shape;
-  return paddedHeight === height && paddedWidth === width
-    ? padded
-    : scope.run('Slice', { x: padded }, { begin: [0, 0, 0, 0], size: [n, height, width, c] });
-}
-
-/** [N, H, W, C] -> [N, H*sh, W*sw, C] with each value followed by sh-1 zero rows and sw-1 zero columns. */
-function spreadWithZeros(scope: KernelScope, dy: TensorInfo, sh: number, sw: number): TensorInfo {
-  const [n, h, w, c] = dy.shape as [number, number, number, number];
-  const columns = scope.run('Reshape', { x: dy }, { shape: [n * h, w, 1, c] });
-  const paddedColumns = scope.run('PadV2', { x: columns }, { paddings: [[0, 0], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0 });
-  const rows = scope.run('Reshape', { x: paddedColumns }, { shape: [n, h, 1, w * sw * c] });
-  const paddedRows = scope.run('PadV2', { x: rows }, { paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0]], constantValue: 0 });
-  return scope.run('Reshape', { x: paddedRows }, { shape: [n, h * sh, w * sw, c] });
+/** Along one axis: dy rows (or columns) to add before and after (negative: to drop). */
+function flippedPadding(pad: number, kernel: number, dyLength: number, inputLength: number): { before: number; after: number } {
+  const before = kernel - 1 - pad;
+  return { before, after: inputLength + kernel - 1 - dyLength - before };
 }
 
 /**
@@ -265,9 +237,9 @@ export const WASM_GRAD_KERNELS: readonly KernelConfig[] = [
   { kernelName: tf.Conv2DBackpropInput, backendName: 'wasm', kernelFunc: conv2DBackpropInput as KernelConfig['kernelFunc'] },
 ];
 
-/** Registers (or replaces) the kernels above on the wasm backend. Idempotent. */
+/** Registers (or replaces) the kernels above, and MaxPoolGrad, on the wasm backend. Idempotent. */
 export function registerWasmGradKernels(): void {
-  for (const config of WASM_GRAD_KERNELS) {
+  for (const config of [...WASM_GRAD_KERNELS, ...WASM_POOL_GRAD_KERNELS]) {
     if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');
     tf.registerKernel(config);
   }
