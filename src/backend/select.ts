@@ -4,6 +4,7 @@
 // and the pure-JS cpu backend is the last resort.
 import { OptionsError } from '../errors.js';
 import { tf } from './tf.js';
+import { registerPoolGradKernels } from './pool-grad.js';
 import { registerWasmGradKernels } from './wasm-grad-kernels.js';
 
 export const BACKEND_NAMES = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
@@ -43,10 +44,12 @@ async function activate(name: BackendName, gpuCount: number): Promise<string> {
   if (name === 'wasm') {
     await import('@tensorflow/tfjs-backend-wasm');
     registerWasmGradKernels();
+    registerPoolGradKernels('wasm');
     await setCurrent('wasm');
     return `@tensorflow/tfjs-backend-wasm ${tf.version_core}, SIMD ${(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) ? 'on' : 'off'}, 1 thread`;
   }
   await import('@tensorflow/tfjs-backend-cpu');
+  registerPoolGradKernels('cpu');
   await setCurrent('cpu');
   return `@tensorflow/tfjs-backend-cpu ${tf.version_core}`;
 }

@@ -20,7 +20,6 @@
 // intermediate they make.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { WASM_POOL_GRAD_KERNELS } from './wasm-pool-grad.js';
 
 type Conv2DInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
 
@@ -237,9 +236,9 @@ export const WASM_GRAD_KERNELS: readonly KernelConfig[] = [
   { kernelName: tf.Conv2DBackpropInput, backendName: 'wasm', kernelFunc: conv2DBackpropInput as KernelConfig['kernelFunc'] },
 ];
 
-/** Registers (or replaces) the kernels above, and MaxPoolGrad, on the wasm backend. Idempotent. */
+/** Registers (or replaces) the kernels above on the wasm backend. Idempotent. */
 export function registerWasmGradKernels(): void {
-  for (const config of [...WASM_GRAD_KERNELS, ...WASM_POOL_GRAD_KERNELS]) {
+  for (const config of WASM_GRAD_KERNELS) {
     if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');
     tf.registerKernel(config);
   }
