@@ -1,7 +1,7 @@
 // One error family for everything a user can cause or meet. The CLI prints `message` (and the
 // hint) without a stack trace for these; anything else is a bug and keeps its stack.
 
-export type Phase = 'options' | 'env' | 'rendezvous' | 'cluster' | 'launch' | 'data';
+export type Phase = 'options' | 'env' | 'rendezvous' | 'cluster' | 'launch' | 'data' | 'comm';
 
 export interface ErrorContext {
   phase: Phase;
@@ -80,4 +80,11 @@ export class DataError extends HpcTrainError {
 export function describeRank(rank: number | undefined, host?: string): string {
   if (rank === undefined) return host ?? 'this process';
   return host ? `rank ${rank} (${host})` : `rank ${rank}`;
+}
+
+/** The gradient-exchange plane between ranks: a peer that stopped answering, or a socket that failed. */
+export class CommError extends HpcTrainError {
+  constructor(message: string, context: Omit<ErrorContext, 'phase'> = {}) {
+    super(message, { ...context, phase: 'comm' });
+  }
 }

@@ -1,0 +1,122 @@
+// Collective operations over the transport, in place on Float32Arrays: the ring allreduce (mean)
+// of the gradients and the broadcast of rank 0's initial weights. Every rank must call the same
+// collectives in the same order; each call is numbered, and its messages carry the number.
+//
+// Ring allreduce: the buffer is cut into `size` segments, and each segment into pieces of at most
+// `pieceBytes`. Reduce-scatter: segment k starts at rank k and travels the ring, each rank adding
+// its own values, until rank k-1 holds the sum, divides it by `size` and starts it round again
+// (allgather), each rank copying it in. Every piece travels on its own, so sending, receiving,
+// adding and authenticating overlap, and each rank sends 2(size-1)/size of the buffer in all.
+// The rank that finishes a segment's sum sends the same bytes to all: the averaged gradients are
+// bitwise identical on every rank.
+import type { Transport } from './transport.js';
+
+export interface CollectivesOptions {
+  /** Largest message; 4 MiB by default. */
+  pieceBytes?: number;
+}
+
+const DEFAULT_PIECE_BYTES = 4 * 2 ** 20;
+
+interface Piece {
+  /** Numbered across the whole buffer, so that (op, step, piece) names one message. */
+  id: number;
+  segment: number;
+  start: number;
+  end: number;
+}
+
+export class Collectives {
+  private op = 0;
+  private readonly pieceElements: number;
+
+  constructor(private readonly transport: Transport, options: CollectivesOptions = {}) {
+    this.pieceElements = Math.max(1, Math.floor((options.pieceBytes ?? DEFAULT_PIECE_BYTES) / 4));
+  }
+
+  get rank(): number {
+    return this.transport.rank;
+  }
+
+  get size(): number {
+    return this.transport.size;
+  }
+
+  /** data <- the mean of every rank's data, the same bytes on every rank. */
+  async allreduceMean(data: Float32Array): Promise<void> {
+    const op = ++this.op;
+    const { rank, size } = this;
+    if (size === 1) return;
+    const next = (rank + 1) % size;
+    const prev = (rank + size - 1) % size;
+    const ringDistance = (from: number, to: number) => (to - from + size) % size;
+    await Promise.all(this.piecesOf(data.length, size).map(async (piece) => {
+      const view = data.subarray(piece.start, piece.end);
+      // Reduce-scatter, steps 0..size-2: the piece starts at rank `segment` and is finished
+      // (summed and divided) `hops` = size-1 ranks further on.
+      const hops = ringDistance(piece.segment, rank);
+      if (hops === 0) {
+        await this.transport.send(next, { op, step: 0, piece: piece.id }, copyBytes(view));
+      } else {
+        addInto(view, await this.transport.receive(prev, { op, step: hops - 1, piece: piece.id }));
+        if (hops < size - 1) await this.transport.send(next, { op, step: hops, piece: piece.id }, copyBytes(view));
+        else scaleInPlace(view, 1 / size);
+      }
+      // Allgather, steps size-1..2size-3: the finished piece goes round from the rank that finished it.
+      const round = ringDistance((piece.segment + size - 1) % size, rank);
+      if (round === 0) {
+        await this.transport.send(next, { op, step: size - 1, piece: piece.id }, copyBytes(view));
+      } else {
+        view.set(asFloats(await this.transport.receive(prev, { op, step: size - 2 + round, piece: piece.id })));
+        if (round < size - 1) await this.transport.send(next, { op, step: size - 1 + round, piece: piece.id }, copyBytes(view));
+      }
+    }));
+  }
+
+  /** data <- root's data on every rank, passed down the ring piece by piece. */
+  async broadcast(data: Float32Array, root = 0): Promise<void> {
+    const op = ++this.op;
+    const { rank, size } = this;
+    if (size === 1) return;
+    const next = (rank + 1) % size;
+    const prev = (rank + size - 1) % size;
+    const hops = (rank - root + size) % size;
+    await Promise.all(this.piecesOf(data.length, 1).map(async (piece) => {
+      const view = data.subarray(piece.start, piece.end);
+      if (hops > 0) view.set(asFloats(await this.transport.receive(prev, { op, step: hops - 1, piece: piece.id })));
+      if (hops < size - 1) await this.transport.send(next, { op, step: hops, piece: piece.id }, copyBytes(view));
+    }));
+  }
+
+  private piecesOf(length: number, segments: number): Piece[] {
+    const pieces: Piece[] = [];
+    for (let segment = 0; segment < segments; segment++) {
+      const segmentStart = Math.floor((segment * length) / segments);
+      const segmentEnd = Math.floor(((segment + 1) * length) / segments);
+      for (let start = segmentStart; start < segmentEnd; start += this.pieceElements) {
+        pieces.push({ id: pieces.length, segment, start, end: Math.min(start + this.pieceElements, segmentEnd) });
+      }
+    }
+    return pieces;
+  }
+}
+
+/** A copy: ZeroMQ may still be reading a sent buffer when the collective writes the next values into it. */
+function copyBytes(view: Float32Array): Buffer {
+  return Buffer.from(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
+}
+
+function asFloats(payload: Buffer): Float32Array {
+  if (payload.byteOffset % 4 === 0) return new Float32Array(payload.buffer, payload.byteOffset, payload.byteLength / 4);
+  return new Float32Array(Uint8Array.prototype.slice.call(payload).buffer);
+}
+
+function addInto(target: Float32Array, payload: Buffer): void {
+  const incoming = asFloats(payload);
+  if (incoming.length !== target.length) throw new Error(`piece of ${incoming.length} values, expected ${target.length}`);
+  for (let i = 0; i < target.length; i++) target[i] += incoming[i]!;
+}
+
+function scaleInPlace(view: Float32Array, factor: number): void {
+  for (let i = 0; i < view.length; i++) view[i] *= factor;
+}

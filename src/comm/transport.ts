@@ -1,0 +1,227 @@
+// Point-to-point messages between ranks over ZeroMQ, for the gradient exchange: every rank binds
+// one PULL socket on its service port and connects a PUSH socket to each peer it sends to. A
+// message is addressed by (sender, op, step, piece); receive() waits for exactly that one, so
+// the collectives above need no ordering of their own. Messages are authenticated (frames.ts);
+// one that fails is dropped and logged, never delivered.
+//
+// A peer that dies or hangs is noticed by the receive that waits for it: after `timeoutMs` the
+// rank tells every other rank which peer went silent (an abort message) and fails, and so does
+// every rank that gets the abort, naming the same peer.
+import * as zmq from 'zeromq';
+import { CommError } from '../errors.js';
+import { decodeHeader, encodeHeader, type MessageAddress, type MessageHeader, tagOf, verifyTag } from './frames.js';
+
+export interface Peer {
+  rank: number;
+  host: string;
+  address: string;
+  port: number;
+}
+
+export interface TransportOptions {
+  rank: number;
+  /** Every rank of the job, this one included, indexed by rank. */
+  peers: readonly Peer[];
+  /** From deriveCommKey. */
+  key: Buffer;
+  /** How long a receive waits for its peer before the job is aborted. */
+  timeoutMs: number;
+  log?: (line: string) => void;
+}
+
+/** The op number of abort messages; collectives number theirs from 1. */
+const ABORT_OP = 0xffffffff;
+/** Larger messages are refused by ZeroMQ before they are read: the collectives send pieces of at most 16 MiB. */
+const MAX_MESSAGE_BYTES = 32 * 2 ** 20;
+
+interface Waiter {
+  resolve(payload: Buffer): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export class Transport {
+  readonly rank: number;
+  readonly size: number;
+  /** Messages dropped for a bad tag, header or counter. */
+  rejected = 0;
+  private readonly pull: zmq.Pull;
+  private readonly pushes = new Map<number, zmq.Push>();
+  private readonly sendChains = new Map<number, Promise<void>>();
+  private readonly mailbox = new Map<string, Buffer>();
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly lastCounter: number[];
+  private counter = 0;
+  private failure: CommError | undefined;
+  private closed = false;
+  private readonly receiving: Promise<void>;
+
+  private constructor(private readonly options: TransportOptions, pull: zmq.Pull) {
+    this.rank = options.rank;
+    this.size = options.peers.length;
+    this.pull = pull;
+    this.lastCounter = new Array<number>(this.size).fill(-1);
+    this.receiving = this.receiveLoop();
+  }
+
+  static async open(options: TransportOptions): Promise<Transport> {
+    const self = options.peers[options.rank];
+    if (!self) throw new Error(`rank ${options.rank} is not among the ${options.peers.length} peers`);
+    const pull = new zmq.Pull({ maxMessageSize: MAX_MESSAGE_BYTES, linger: 0 });
+    try {
+      await pull.bind(`tcp://0.0.0.0:${self.port}`);
+    } catch (error) {
+      pull.close();
+      throw new CommError(`rank ${self.rank} could not listen on port ${self.port} for the gradient exchange`, {
+        rank: self.rank, host: self.host, cause: error, hint: 'another program holds the port; choose another base port with --port',
+      });
+    }
+    return new Transport(options, pull);
+  }
+
+  /** Queues one message to `to`; resolves when ZeroMQ has taken it. Messages to one peer keep their order. */
+  send(to: number, address: MessageAddress, payload: Uint8Array): Promise<void> {
+    this.throwIfFailed();
+    return this.sendUnchecked(to, address, payload).catch((error: unknown) => {
+      throw this.closed ? new CommError('the transport is closed') : new CommError(`sending to rank ${to} failed`, { rank: this.rank, cause: error });
+    });
+  }
+
+  /** The payload of the message from `from` at `address`, once it arrives. */
+  receive(from: number, address: MessageAddress): Promise<Buffer> {
+    this.throwIfFailed();
+    const key = mailboxKey(from, address);
+    const waiting = this.mailbox.get(key);
+    if (waiting) {
+      this.mailbox.delete(key);
+      return Promise.resolve(waiting);
+    }
+    return new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(key);
+        const peer = this.options.peers[from]!;
+        const error = new CommError(
+          `rank ${this.rank} heard nothing from rank ${from} (${peer.host}) for ${this.options.timeoutMs / 1000} s in the gradient exchange`,
+          { rank: from, host: peer.host, hint: `rank ${from} died or hangs; see its log, and the scheduler's record of its node` },
+        );
+        reject(error);
+        void this.abort(error);
+      }, this.options.timeoutMs);
+      this.waiters.set(key, { resolve, reject, timer });
+    });
+  }
+
+  /** Fails every wait here and tells every peer, naming the rank the error names. */
+  async abort(error: CommError): Promise<void> {
+    if (this.failure) return;
+    this.fail(error);
+    const lost = Buffer.from(JSON.stringify({ rank: error.rank, host: error.host, message: error.message }));
+    await Promise.allSettled(this.options.peers.filter((p) => p.rank !== this.rank && p.rank !== error.rank)
+      .map((p) => withTimeout(this.sendUnchecked(p.rank, { op: ABORT_OP, step: 0, piece: 0 }, lost), 1000)));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.fail(new CommError('the transport is closed'));
+    await Promise.allSettled([...this.sendChains.values()].map((chain) => withTimeout(chain, 2000)));
+    for (const push of this.pushes.values()) push.close();
+    this.pull.close();
+    await this.receiving;
+  }
+
+  private sendUnchecked(to: number, address: MessageAddress, payload: Uint8Array): Promise<void> {
+    const header: MessageHeader = { ...address, sender: this.rank, counter: this.counter++, payloadBytes: payload.byteLength };
+    const headerBytes = encodeHeader(header);
+    const frames = [headerBytes, tagOf(this.options.key, header, headerBytes, payload), payload];
+    const socket = this.pushTo(to);
+    // ZeroMQ allows one send at a time per socket; the chain also keeps each peer's messages in counter order.
+    const chain = (this.sendChains.get(to) ?? Promise.resolve()).then(() => socket.send(frames));
+    this.sendChains.set(to, chain.catch(() => undefined));
+    return chain;
+  }
+
+  private pushTo(to: number): zmq.Push {
+    let socket = this.pushes.get(to);
+    if (!socket) {
+      const peer = this.options.peers[to];
+      if (!peer || to === this.rank) throw new Error(`rank ${this.rank} cannot send to rank ${to}`);
+      // linger: what is queued at close still goes out, for a while.
+      socket = new zmq.Push({ linger: 2000, sendHighWaterMark: 0 });
+      socket.connect(`tcp://${peer.address.includes(':') ? `[${peer.address}]` : peer.address}:${peer.port}`);
+      this.pushes.set(to, socket);
+    }
+    return socket;
+  }
+
+  private async receiveLoop(): Promise<void> {
+    try {
+      for await (const frames of this.pull) this.accept(frames);
+    } catch (error) {
+      if (!this.closed) this.fail(new CommError(`rank ${this.rank}'s gradient-exchange socket failed`, { rank: this.rank, cause: error }));
+    }
+  }
+
+  private accept(frames: Buffer[]): void {
+    const [headerBytes, tag, payload] = frames;
+    let header: MessageHeader;
+    try {
+      if (frames.length !== 3 || !headerBytes || !tag || !payload) throw new Error(`${frames.length} frames, expected 3`);
+      header = decodeHeader(headerBytes);
+      if (header.sender >= this.size || header.sender === this.rank) throw new Error(`sender rank ${header.sender} is not a peer`);
+      if (header.payloadBytes !== payload.length) throw new Error(`payload of ${payload.length} bytes, header says ${header.payloadBytes}`);
+      if (!verifyTag(this.options.key, header, headerBytes, payload, tag)) throw new Error(`bad tag (claims rank ${header.sender}); another job, or a forgery?`);
+      if (header.counter <= this.lastCounter[header.sender]!) throw new Error(`replayed message from rank ${header.sender} (counter ${header.counter})`);
+    } catch (error) {
+      this.rejected++;
+      if (this.rejected <= 20) this.options.log?.(`gradient exchange: dropped a message: ${(error as Error).message}`);
+      return;
+    }
+    this.lastCounter[header.sender] = header.counter;
+    if (header.op === ABORT_OP) return this.acceptAbort(header.sender, payload);
+    const key = mailboxKey(header.sender, header);
+    const waiter = this.waiters.get(key);
+    if (waiter) {
+      this.waiters.delete(key);
+      clearTimeout(waiter.timer);
+      waiter.resolve(payload);
+    } else {
+      this.mailbox.set(key, payload);
+    }
+  }
+
+  private acceptAbort(sender: number, payload: Buffer): void {
+    let lost: { rank?: number; host?: string; message?: string } = {};
+    try {
+      lost = JSON.parse(payload.toString()) as typeof lost;
+    } catch {
+      // An abort we cannot read still aborts.
+    }
+    const who = lost.rank === undefined ? 'another rank' : `rank ${lost.rank}${lost.host ? ` (${lost.host})` : ''}`;
+    this.fail(new CommError(`rank ${sender} aborted the job: ${lost.message ?? 'no reason given'}`, {
+      rank: lost.rank, host: lost.host, hint: `the job stopped because of ${who}; see its log`,
+    }));
+  }
+
+  private fail(error: CommError): void {
+    this.failure ??= error;
+    for (const waiter of this.waiters.values()) {
+      clearTimeout(waiter.timer);
+      waiter.reject(this.failure);
+    }
+    this.waiters.clear();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+}
+
+function mailboxKey(from: number, address: MessageAddress): string {
+  return `${from}:${address.op}:${address.step}:${address.piece}`;
+}
+
+function withTimeout(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise((resolve) => { timer = setTimeout(resolve, ms); })]).finally(() => clearTimeout(timer));
+}
