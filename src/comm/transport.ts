@@ -4,9 +4,14 @@
 // the collectives above need no ordering of their own. Messages are authenticated (frames.ts);
 // one that fails is dropped and logged, never delivered.
 //
-// A peer that dies or hangs is noticed by the receive that waits for it: after `timeoutMs` the
-// rank tells every other rank which peer went silent (an abort message) and fails, and so does
-// every rank that gets the abort, naming the same peer.
+// Liveness. Each rank connects to the next rank of the ring as soon as it opens, and to others
+// as it first sends to them, with ZMTP heartbeats, which ZeroMQ's own threads answer, so a rank
+// busy in a long training step still answers. A connection that drops (the peer died: the OS
+// closed its sockets) or whose heartbeats go unanswered for HEARTBEAT_TIMEOUT_MS (the peer hangs)
+// names that peer, unless it said goodbye (close()) within a grace period. The rank then tells
+// every other rank which peer it lost (an abort message) and fails, and so does every rank that
+// gets the abort. A receive that waits longer than `timeoutMs` for its message fails the same
+// way, as a last resort.
 import * as zmq from 'zeromq';
 import { CommError } from '../errors.js';
 import { decodeHeader, encodeHeader, type MessageAddress, type MessageHeader, tagOf, verifyTag } from './frames.js';
@@ -29,8 +34,13 @@ export interface TransportOptions {
   log?: (line: string) => void;
 }
 
-/** The op number of abort messages; collectives number theirs from 1. */
+/** The op numbers of abort and goodbye messages; collectives number theirs from 1. */
 const ABORT_OP = 0xffffffff;
+const BYE_OP = 0xfffffffe;
+const HEARTBEAT_INTERVAL_MS = 2000;
+export const HEARTBEAT_TIMEOUT_MS = 15_000;
+/** After a dropped connection, how long a goodbye may take to arrive on the other connection. */
+const BYE_GRACE_MS = 3000;
 /** Larger messages are refused by ZeroMQ before they are read: the collectives send pieces of at most 16 MiB. */
 const MAX_MESSAGE_BYTES = 32 * 2 ** 20;
 
@@ -51,6 +61,8 @@ export class Transport {
   private readonly mailbox = new Map<string, Buffer>();
   private readonly waiters = new Map<string, Waiter>();
   private readonly lastCounter: number[];
+  private readonly saidBye = new Set<number>();
+  private readonly heardFrom = new Set<number>();
   private counter = 0;
   private failure: CommError | undefined;
   private closed = false;
@@ -76,7 +88,9 @@ export class Transport {
         rank: self.rank, host: self.host, cause: error, hint: 'another program holds the port; choose another base port with --port',
       });
     }
-    return new Transport(options, pull);
+    const transport = new Transport(options, pull);
+    if (transport.size > 1) transport.pushTo((options.rank + 1) % transport.size);
+    return transport;
   }
 
   /** Queues one message to `to`; resolves when ZeroMQ has taken it. Messages to one peer keep their order. */
@@ -120,8 +134,14 @@ export class Transport {
       .map((p) => withTimeout(this.sendUnchecked(p.rank, { op: ABORT_OP, step: 0, piece: 0 }, lost), 1000)));
   }
 
+  /** Says goodbye to every rank that sent here (so that they take the dropped connection for an exit), then closes. */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (!this.failure && this.size > 1) {
+      // The previous rank connected here when it opened, whether or not it sent anything.
+      const connected = new Set([...this.heardFrom, (this.rank + this.size - 1) % this.size]);
+      await Promise.allSettled([...connected].map((peer) => withTimeout(this.sendUnchecked(peer, { op: BYE_OP, step: 0, piece: 0 }, Buffer.alloc(0)), 1000)));
+    }
     this.closed = true;
     this.fail(new CommError('the transport is closed'));
     await Promise.allSettled([...this.sendChains.values()].map((chain) => withTimeout(chain, 2000)));
@@ -147,11 +167,25 @@ export class Transport {
       const peer = this.options.peers[to];
       if (!peer || to === this.rank) throw new Error(`rank ${this.rank} cannot send to rank ${to}`);
       // linger: what is queued at close still goes out, for a while.
-      socket = new zmq.Push({ linger: 2000, sendHighWaterMark: 0 });
+      socket = new zmq.Push({
+        linger: 2000, sendHighWaterMark: 0, heartbeatInterval: HEARTBEAT_INTERVAL_MS, heartbeatTimeout: HEARTBEAT_TIMEOUT_MS,
+      });
+      socket.events.on('disconnect', () => this.lostConnection(to));
       socket.connect(`tcp://${peer.address.includes(':') ? `[${peer.address}]` : peer.address}:${peer.port}`);
       this.pushes.set(to, socket);
     }
     return socket;
+  }
+
+  private lostConnection(peer: number): void {
+    if (this.closed || this.failure || this.saidBye.has(peer)) return;
+    setTimeout(() => {
+      if (this.closed || this.failure || this.saidBye.has(peer)) return;
+      const { host } = this.options.peers[peer]!;
+      void this.abort(new CommError(`rank ${this.rank} lost rank ${peer} (${host}): its connection dropped or stopped answering heartbeats`, {
+        rank: peer, host, hint: `rank ${peer} died, was killed or hangs; see its log, and the scheduler's record of ${host}`,
+      }));
+    }, BYE_GRACE_MS).unref();
   }
 
   private async receiveLoop(): Promise<void> {
@@ -178,7 +212,12 @@ export class Transport {
       return;
     }
     this.lastCounter[header.sender] = header.counter;
+    this.heardFrom.add(header.sender);
     if (header.op === ABORT_OP) return this.acceptAbort(header.sender, payload);
+    if (header.op === BYE_OP) {
+      this.saidBye.add(header.sender);
+      return;
+    }
     const key = mailboxKey(header.sender, header);
     const waiter = this.waiters.get(key);
     if (waiter) {

@@ -1,0 +1,116 @@
+// The ring allreduce and the broadcast on real ZeroMQ sockets between several transports (one per
+// rank, in this process), and what the transport refuses: foreign keys, replays, a dead peer.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as zmq from 'zeromq';
+import { Collectives } from '../../src/comm/collectives.js';
+import { deriveCommKey, encodeHeader, tagOf, type MessageHeader } from '../../src/comm/frames.js';
+import { type Peer, Transport } from '../../src/comm/transport.js';
+import { CommError } from '../../src/errors.js';
+import { getFreePortBlock } from '../helpers/ports.js';
+import { randomFloats, seededRandom } from '../helpers/random.js';
+
+const KEY = deriveCommKey('test secret', 'job-1');
+
+async function openRing(size: number, options: { timeoutMs?: number; log?: (rank: number, line: string) => void } = {}): Promise<Transport[]> {
+  const base = await getFreePortBlock(size);
+  const peers: Peer[] = Array.from({ length: size }, (_, rank) => ({ rank, host: `node${rank}`, address: '127.0.0.1', port: base + rank }));
+  return Promise.all(peers.map((peer) => Transport.open({
+    rank: peer.rank, peers, key: KEY, timeoutMs: options.timeoutMs ?? 20_000, log: (line) => options.log?.(peer.rank, line),
+  })));
+}
+
+async function closeAll(transports: Transport[]): Promise<void> {
+  await Promise.all(transports.map((t) => t.close()));
+}
+
+function digest(data: Float32Array): string {
+  return createHash('sha256').update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).digest('hex');
+}
+
+describe('ring allreduce and broadcast', function () {
+  this.timeout(60_000);
+
+  for (const size of [2, 3, 4]) {
+    it(`${size} ranks: every rank ends with the mean, the same bytes everywhere, for lengths that do not divide evenly`, async () => {
+      const transports = await openRing(size);
+      try {
+        // 4-value pieces force many pieces per segment; 1 and 2 values leave some segments empty.
+        const collectives = transports.map((t) => new Collectives(t, { pieceBytes: 16 }));
+        for (const length of [1, 2, 7, 1000, 4099]) {
+          const inputs = transports.map((_, rank) => randomFloats(seededRandom(length * 10 + rank), length));
+          const buffers = inputs.map((values) => Float32Array.from(values));
+          await Promise.all(collectives.map((c, rank) => c.allreduceMean(buffers[rank]!)));
+          for (let i = 0; i < length; i++) {
+            const mean = inputs.reduce((sum, values) => sum + values[i]!, 0) / size;
+            assert.ok(Math.abs(buffers[0]![i]! - mean) <= 1e-6, `length ${length}, value ${i}: ${buffers[0]![i]} against ${mean}`);
+          }
+          assert.equal(new Set(buffers.map(digest)).size, 1, `length ${length}: replicas differ`);
+        }
+      } finally {
+        await closeAll(transports);
+      }
+    });
+  }
+
+  it('allreduces 24 MB in 4 MiB pieces, and broadcasts rank 0\'s values', async () => {
+    const transports = await openRing(3);
+    try {
+      const collectives = transports.map((t) => new Collectives(t));
+      const length = 6_000_000;
+      const buffers = transports.map((_, rank) => new Float32Array(length).fill(rank + 1));
+      await Promise.all(collectives.map((c, rank) => c.allreduceMean(buffers[rank]!)));
+      for (const buffer of buffers) assert.ok(buffer.every((v) => v === 2));
+      const weights = transports.map((_, rank) => (rank === 0 ? randomFloats(seededRandom(5), length) : new Float32Array(length)));
+      await Promise.all(collectives.map((c, rank) => c.broadcast(weights[rank]!)));
+      assert.equal(new Set(weights.map(digest)).size, 1);
+    } finally {
+      await closeAll(transports);
+    }
+  });
+
+  it('drops messages under another key, replays and malformed frames, logs them, and still completes', async () => {
+    const logged: string[] = [];
+    const transports = await openRing(2, { log: (rank, line) => logged.push(`${rank}: ${line}`) });
+    const intruder = new zmq.Push({ linger: 0 });
+    try {
+      intruder.connect(`tcp://127.0.0.1:${(transports[1] as unknown as { options: { peers: Peer[] } }).options.peers[1]!.port}`);
+      const header: MessageHeader = { sender: 0, counter: 0, op: 1, step: 0, piece: 0, payloadBytes: 8 };
+      const headerBytes = encodeHeader(header);
+      const payload = Buffer.from(new Float32Array([1e9, 1e9]).buffer);
+      // Another job's key: the tag does not verify.
+      await intruder.send([headerBytes, tagOf(deriveCommKey('test secret', 'job-2'), header, headerBytes, payload), payload]);
+      // Garbage.
+      await intruder.send([Buffer.from('not a header')]);
+      const collectives = transports.map((t) => new Collectives(t));
+      const buffers = [new Float32Array([1, 2]), new Float32Array([3, 4])];
+      await Promise.all(collectives.map((c, rank) => c.allreduceMean(buffers[rank]!)));
+      assert.deepEqual([...buffers[1]!], [2, 3]);
+      // A genuine message of rank 0's, sent again: its counter is not new.
+      const genuine: MessageHeader = { sender: 0, counter: 0, op: 1, step: 0, piece: 0, payloadBytes: 8 };
+      const genuineBytes = encodeHeader(genuine);
+      await intruder.send([genuineBytes, tagOf(KEY, genuine, genuineBytes, payload), payload]);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(transports[1]!.rejected, 3);
+      assert.ok(logged.some((line) => /1: gradient exchange: dropped a message: bad tag \(claims rank 0\)/.test(line)), logged.join('\n'));
+      assert.ok(logged.some((line) => /replayed message from rank 0/.test(line)), logged.join('\n'));
+      assert.ok(logged.some((line) => /1 frames, expected 3/.test(line)), logged.join('\n'));
+    } finally {
+      intruder.close();
+      await closeAll(transports);
+    }
+  });
+
+  it('fails, naming the peer, when a message does not come within the timeout', async () => {
+    const transports = await openRing(2, { timeoutMs: 1000 });
+    try {
+      // Rank 1 is alive but never joins the allreduce.
+      const error = await new Collectives(transports[0]!).allreduceMean(new Float32Array(10)).then(() => undefined, (e: unknown) => e);
+      assert.ok(error instanceof CommError, String(error));
+      assert.equal(error.rank, 1);
+      assert.match(error.message, /rank 0 heard nothing from rank 1 \(node1\) for 1 s in the gradient exchange/);
+    } finally {
+      await closeAll(transports);
+    }
+  });
+});
