@@ -3,6 +3,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import { assertPortFree, portFromJobId } from '../src/cluster/ports.js';
+import { PortInUseError } from '../src/errors.js';
 
 /** A benchmark run that did not produce trustworthy figures; the message says what came back. */
 export class BenchError extends Error {
@@ -52,4 +54,18 @@ export function parseList(text: string, flag: string, min: number, max: number):
 export function writeCsv(path: string, columns: readonly string[], records: readonly Record<string, unknown>[]): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, stringify([...records], { header: true, columns: [...columns] }));
+}
+
+/** The first of `count` consecutive free ports in the block hpctrain would derive from `label`. */
+export async function findFreePorts(label: string, count: number): Promise<number> {
+  for (let attempt = 0; attempt < 32; attempt++) {
+    const base = portFromJobId(`${label}#${attempt}`);
+    try {
+      for (let i = 0; i < count; i++) await assertPortFree(base + i, 'localhost', label, '--port');
+      return base;
+    } catch (error) {
+      if (!(error instanceof PortInUseError)) throw error;
+    }
+  }
+  throw new BenchError(`found no ${count} free ports for ${label} in 32 tries`);
 }

@@ -5,11 +5,9 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { assertPortFree, portFromJobId } from '../src/cluster/ports.js';
-import { PortInUseError } from '../src/errors.js';
 import { probeTcp } from '../src/rendezvous/address.js';
 import { rendezvous, type Rendezvous } from '../src/rendezvous/allgather.js';
-import { BenchError, epochMs } from './figures.js';
+import { BenchError, epochMs, findFreePorts } from './figures.js';
 import { simHost, simMember, tableDigest, type FromWorker, type SimSetup, type ToWorker } from './rendezvous-sim-protocol.js';
 
 export interface SimOptions {
@@ -36,7 +34,7 @@ export async function runSimulated(size: number, options: SimOptions): Promise<S
   if (size < 2) throw new BenchError(`a simulated rendezvous needs at least 2 members, not ${size}`);
   const jobId = `bench-sim-${randomBytes(4).toString('hex')}`;
   const secret = randomBytes(32).toString('hex');
-  const port = await findFreePort(jobId);
+  const port = await findFreePorts(`simulated rendezvous ${jobId}`, 1);
   const workers: ChildProcess[] = [];
   let coordinator: Rendezvous | undefined;
   try {
@@ -107,19 +105,6 @@ function splitRanks(size: number, workers: number): [number, number][] {
     const last = Math.floor(((w + 1) * members) / count);
     return [first, last];
   });
-}
-
-async function findFreePort(jobId: string): Promise<number> {
-  for (let attempt = 0; attempt < 32; attempt++) {
-    const port = portFromJobId(`${jobId}#${attempt}`);
-    try {
-      await assertPortFree(port, 'localhost', 'simulated rendezvous', '--port');
-      return port;
-    } catch (error) {
-      if (!(error instanceof PortInUseError)) throw error;
-    }
-  }
-  throw new BenchError('found no free port for the simulated rendezvous in 32 tries');
 }
 
 async function waitListening(port: number, deadline: number): Promise<void> {

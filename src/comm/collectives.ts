@@ -53,23 +53,26 @@ export class Collectives {
     await Promise.all(this.piecesOf(data.length, size).map(async (piece) => {
       const view = data.subarray(piece.start, piece.end);
       // Reduce-scatter, steps 0..size-2: the piece starts at rank `segment` and is finished
-      // (summed and divided) `hops` = size-1 ranks further on.
+      // (summed and divided) `hops` = size-1 ranks further on. Partial sums are written straight
+      // into the buffer that is sent; only the finished piece is written into `data`.
       const hops = ringDistance(piece.segment, rank);
       if (hops === 0) {
         await this.transport.send(next, { op, step: 0, piece: piece.id }, copyBytes(view));
       } else {
-        addInto(view, await this.transport.receive(prev, { op, step: hops - 1, piece: piece.id }));
-        if (hops < size - 1) await this.transport.send(next, { op, step: hops, piece: piece.id }, copyBytes(view));
-        else scaleInPlace(view, 1 / size);
+        const incoming = asFloats(await this.transport.receive(prev, { op, step: hops - 1, piece: piece.id }), view.length);
+        if (hops < size - 1) {
+          await this.transport.send(next, { op, step: hops, piece: piece.id }, sumBytes(view, incoming));
+        } else {
+          // Allgather, steps size-1..2size-3: the finished piece goes round from here.
+          await this.transport.send(next, { op, step: size - 1, piece: piece.id }, finishInto(view, incoming, 1 / size));
+          return;
+        }
       }
-      // Allgather, steps size-1..2size-3: the finished piece goes round from the rank that finished it.
       const round = ringDistance((piece.segment + size - 1) % size, rank);
-      if (round === 0) {
-        await this.transport.send(next, { op, step: size - 1, piece: piece.id }, copyBytes(view));
-      } else {
-        view.set(asFloats(await this.transport.receive(prev, { op, step: size - 2 + round, piece: piece.id })));
-        if (round < size - 1) await this.transport.send(next, { op, step: size - 1 + round, piece: piece.id }, copyBytes(view));
-      }
+      const finished = await this.transport.receive(prev, { op, step: size - 2 + round, piece: piece.id });
+      view.set(asFloats(finished, view.length));
+      // Received buffers are never written to: pass it on as it came.
+      if (round < size - 1) await this.transport.send(next, { op, step: size - 1 + round, piece: piece.id }, finished);
     }));
   }
 
@@ -83,8 +86,13 @@ export class Collectives {
     const hops = (rank - root + size) % size;
     await Promise.all(this.piecesOf(data.length, 1).map(async (piece) => {
       const view = data.subarray(piece.start, piece.end);
-      if (hops > 0) view.set(asFloats(await this.transport.receive(prev, { op, step: hops - 1, piece: piece.id })));
-      if (hops < size - 1) await this.transport.send(next, { op, step: hops, piece: piece.id }, copyBytes(view));
+      if (hops === 0) {
+        await this.transport.send(next, { op, step: 0, piece: piece.id }, copyBytes(view));
+        return;
+      }
+      const received = await this.transport.receive(prev, { op, step: hops - 1, piece: piece.id });
+      view.set(asFloats(received, view.length));
+      if (hops < size - 1) await this.transport.send(next, { op, step: hops, piece: piece.id }, received);
     }));
   }
 
@@ -106,17 +114,28 @@ function copyBytes(view: Float32Array): Buffer {
   return Buffer.from(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
 }
 
-function asFloats(payload: Buffer): Float32Array {
-  if (payload.byteOffset % 4 === 0) return new Float32Array(payload.buffer, payload.byteOffset, payload.byteLength / 4);
+function asFloats(payload: Buffer, length: number): Float32Array {
+  if (payload.byteLength !== length * 4) throw new Error(`piece of ${payload.byteLength} bytes, expected ${length * 4}`);
+  if (payload.byteOffset % 4 === 0) return new Float32Array(payload.buffer, payload.byteOffset, length);
   return new Float32Array(Uint8Array.prototype.slice.call(payload).buffer);
 }
 
-function addInto(target: Float32Array, payload: Buffer): void {
-  const incoming = asFloats(payload);
-  if (incoming.length !== target.length) throw new Error(`piece of ${incoming.length} values, expected ${target.length}`);
-  for (let i = 0; i < target.length; i++) target[i] += incoming[i]!;
+/** local + incoming, in a new buffer to send. */
+function sumBytes(local: Float32Array, incoming: Float32Array): Buffer {
+  const bytes = Buffer.allocUnsafe(local.byteLength);
+  const sum = new Float32Array(bytes.buffer, bytes.byteOffset, local.length);
+  for (let i = 0; i < local.length; i++) sum[i] = local[i]! + incoming[i]!;
+  return bytes;
 }
 
-function scaleInPlace(view: Float32Array, factor: number): void {
-  for (let i = 0; i < view.length; i++) view[i] *= factor;
+/** local <- (local + incoming) * scale, and the same values in a new buffer to send. */
+function finishInto(local: Float32Array, incoming: Float32Array, scale: number): Buffer {
+  const bytes = Buffer.allocUnsafe(local.byteLength);
+  const out = new Float32Array(bytes.buffer, bytes.byteOffset, local.length);
+  for (let i = 0; i < local.length; i++) {
+    const value = Math.fround(local[i]! + incoming[i]!) * scale;
+    local[i] = value;
+    out[i] = value;
+  }
+  return bytes;
 }

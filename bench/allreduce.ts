@@ -1,0 +1,126 @@
+// The allreduce benchmark: hpctrain's ring allreduce (mean, float32) between N processes on this
+// machine, beside torch.distributed's gloo all_reduce doing the same, over buffer sizes from 1 MB
+// to 256 MB and the 95 MB of Inception-V3's gradients. One line per figure, and a CSV.
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa, type Result } from 'execa';
+import minimist from 'minimist';
+import { BenchError, findFreePorts, median, parseCount, parseList, rejectUnknown, tail, writeCsv } from './figures.js';
+
+const DEFAULT_CSV = fileURLToPath(new URL('../../bench/results/allreduce.csv', import.meta.url));
+const WORKER = fileURLToPath(new URL('./allreduce-worker.js', import.meta.url));
+const PEER_SCRIPT = fileURLToPath(new URL('../../bench/peers/torch_allreduce.py', import.meta.url));
+const PYTHON = '/usr/bin/python3';
+/** Inception-V3's trainable weights (23,833,568 floats with its 1000-class head) as bytes. */
+const INCEPTION_GRADIENT_BYTES = 95_334_272;
+const DEFAULT_SIZES = [2 ** 20, 4 * 2 ** 20, 16 * 2 ** 20, 64 * 2 ** 20, INCEPTION_GRADIENT_BYTES, 256 * 2 ** 20];
+
+const HELP = `Usage: npm run bench:allreduce -- [options]
+       node dist/bench/allreduce.js [options]
+
+Times the allreduce (mean of float32 buffers) of hpctrain's gradient exchange between N processes
+on this machine (127.0.0.1), and torch.distributed's gloo all_reduce side by side, and prints one
+line per figure:
+  allreduce n=N bytes=B impl=I ms=T busbw_GBps=G
+ms is the median of the timed repeats, each after a one-value allreduce that lines the ranks up;
+bus bandwidth is B * 2(N-1)/N / ms, what each rank sends (NCCL's definition). impl is
+hpctrain-ring (authenticated with Poly1305, 4 MiB pieces) or torch-gloo (PyTorch 1.13 from
+Debian's python3-torch, ${PYTHON}; skipped with the reason when it cannot import torch).
+Closing lines compare the two at each N and size.
+
+Options:
+  --ranks LIST     process counts, comma-separated                            [2,4]
+  --sizes LIST     buffer sizes in bytes, multiples of 4, comma-separated     [1 MB .. 256 MB and ${INCEPTION_GRADIENT_BYTES}]
+  --warmup N       untimed allreduces per size                               [1]
+  --repeats N      timed allreduces per size                                 [5]
+  --no-peer        do not run torch.distributed
+  --csv PATH       where to write the CSV (n, bytes, impl, ms, busbw_GBps, repeats, date)
+                   [bench/results/allreduce.csv]
+  -h, --help       this text
+`;
+
+interface Row {
+  n: number;
+  bytes: number;
+  impl: string;
+  ms: number;
+  busbw: number;
+  repeats: number;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = minimist(argv, { string: ['ranks', 'sizes', 'warmup', 'repeats', 'csv'], boolean: ['help', 'peer'], alias: { h: 'help' }, default: { peer: true }, unknown: rejectUnknown });
+  if (args.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const ranks = parseList(args.ranks ?? '2,4', '--ranks', 2, 64);
+  const sizes = args.sizes ? parseList(args.sizes, '--sizes', 4, 2 ** 31) : DEFAULT_SIZES;
+  for (const bytes of sizes) if (bytes % 4 !== 0) throw new BenchError(`--sizes: ${bytes} is not a multiple of 4 bytes (float32)`);
+  const warmup = parseCount(args.warmup ?? '1', '--warmup', 0, 100);
+  const repeats = parseCount(args.repeats ?? '5', '--repeats', 1, 1000);
+  const csv = resolve(args.csv ?? DEFAULT_CSV);
+  const peerSkip = args.peer ? await torchMissing() : 'disabled with --no-peer';
+  if (peerSkip) console.log(`allreduce impl=torch-gloo skipped: ${peerSkip}`);
+  const rows: Row[] = [];
+  for (const n of ranks) {
+    rows.push(...await runOurs(n, sizes, warmup, repeats));
+    if (!peerSkip) rows.push(...await runPeer(n, sizes, warmup, repeats));
+  }
+  for (const n of ranks) {
+    for (const bytes of sizes) {
+      const ours = rows.find((r) => r.n === n && r.bytes === bytes && r.impl === 'hpctrain-ring');
+      const peer = rows.find((r) => r.n === n && r.bytes === bytes && r.impl === 'torch-gloo');
+      if (ours && peer) console.log(`allreduce n=${n} bytes=${bytes} target=faster-than-gloo ours_ms=${ours.ms.toFixed(1)} peer_ms=${peer.ms.toFixed(1)} met=${ours.ms < peer.ms ? 'yes' : 'no'}`);
+    }
+  }
+  const date = new Date().toISOString();
+  writeCsv(csv, ['n', 'bytes', 'impl', 'ms', 'busbw_GBps', 'repeats', 'date'], rows.map((r) => ({ n: r.n, bytes: r.bytes, impl: r.impl, ms: r.ms.toFixed(2), busbw_GBps: r.busbw.toFixed(3), repeats: r.repeats, date })));
+  console.log(`allreduce csv=${csv}`);
+  return 0;
+}
+
+function report(n: number, impl: string, output: string, repeats: number): Row[] {
+  return output.trim().split('\n').filter((line) => line.startsWith('{')).map((line) => {
+    const { bytes, ms } = JSON.parse(line) as { bytes: number; ms: number[] };
+    const time = median(ms);
+    const row = { n, bytes, impl, ms: time, busbw: (bytes * 2 * (n - 1)) / n / (time / 1000) / 1e9, repeats };
+    console.log(`allreduce n=${n} bytes=${bytes} impl=${impl} ms=${time.toFixed(1)} busbw_GBps=${row.busbw.toFixed(2)}`);
+    return row;
+  });
+}
+
+async function runOurs(n: number, sizes: number[], warmup: number, repeats: number): Promise<Row[]> {
+  const base = await findFreePorts(`allreduce ${process.pid} n=${n}`, n);
+  const children = Array.from({ length: n }, (_, rank) => execa('node', [WORKER, String(rank), String(n), String(base), sizes.join(','), String(warmup), String(repeats)], { reject: false, timeout: 1_800_000 }));
+  const results = await Promise.all(children);
+  checkExits('hpctrain-ring', n, results);
+  return report(n, 'hpctrain-ring', String(results[0]!.stdout), repeats);
+}
+
+async function runPeer(n: number, sizes: number[], warmup: number, repeats: number): Promise<Row[]> {
+  const port = await findFreePorts(`gloo ${process.pid} n=${n}`, 1);
+  const children = Array.from({ length: n }, (_, rank) => execa(PYTHON, [PEER_SCRIPT, '--sizes', sizes.join(','), '--warmup', String(warmup), '--repeats', String(repeats)], {
+    reject: false, timeout: 1_800_000,
+    env: { RANK: String(rank), WORLD_SIZE: String(n), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), OMP_NUM_THREADS: '1' },
+  }));
+  const results = await Promise.all(children);
+  checkExits('torch-gloo', n, results);
+  return report(n, 'torch-gloo', String(results[0]!.stdout), repeats);
+}
+
+function checkExits(impl: string, n: number, results: Result[]): void {
+  const failed = results.findIndex((r) => r.exitCode !== 0);
+  if (failed >= 0) throw new BenchError(`${impl} with ${n} ranks: rank ${failed} exited ${results[failed]!.exitCode ?? results[failed]!.signal}:\n${tail(String(results[failed]!.stderr))}`);
+}
+
+async function torchMissing(): Promise<string | undefined> {
+  const python = await execa(PYTHON, ['-c', 'import torch.distributed'], { reject: false, timeout: 60_000, stdin: 'ignore' });
+  if (python.exitCode === 0) return undefined;
+  return `${PYTHON} -c 'import torch.distributed' failed: ${String(python.stderr).trim().split('\n').at(-1) || python.shortMessage}`;
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code), (error: unknown) => {
+  process.stderr.write(`${error instanceof BenchError ? `error: ${error.message}` : String((error as Error).stack ?? error)}\n`);
+  process.exit(1);
+});
