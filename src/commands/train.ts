@@ -1,5 +1,7 @@
-// `hpctrain train`: Inception-V3 on one rank: backend, input pipeline, model, optimizer, and the
-// step loop with a progress line per step.
+// `hpctrain train`: Inception-V3, synchronous and data-parallel over the job's ranks (one rank
+// outside a scheduler): backend, rendezvous and gradient exchange, input pipeline (each rank its
+// shard), model (rank 0's weights everywhere), optimizer, and the step loop with a progress line
+// per step from rank 0.
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { bindGpu, readGpus } from '../backend/gpus.js';
@@ -7,6 +9,7 @@ import { BACKEND_CHOICES, type BackendName } from '../backend/select.js';
 import { OptionsError } from '../errors.js';
 import { createLog } from '../log.js';
 import type { OptionValues } from '../options.js';
+import { JOB_OPTIONS, readJoinOptions } from './job-options.js';
 import { MODEL_OPTIONS, readModelArgs } from './model.js';
 import type { Command, CommandContext } from './types.js';
 
@@ -15,9 +18,11 @@ export const trainCommand: Command = {
     name: 'train',
     usage: 'hpctrain train [--data synthetic|DIR] [--batch-size B] [--image-size S] [--steps N | --epochs E] [options]',
     summary:
-      'Train Inception-V3 as one rank: pick the fastest backend that works, read ImageNet (an\n' +
-      'ILSVRC2012 directory or TFRecord shards, detected) or synthetic data, and run RMSProp steps,\n' +
-      'printing one line per step. Data-parallel training over several ranks comes next.',
+      'Train Inception-V3 on every rank of the job (srun, aprun, mpirun or hpctrain launch; one rank\n' +
+      'outside them): pick the fastest backend that works, read ImageNet (an ILSVRC2012 directory or\n' +
+      'TFRecord shards, detected) or synthetic data, each rank its own shard, and run synchronous\n' +
+      'RMSProp steps on gradients averaged over the ranks (ring allreduce), rank 0 printing one line\n' +
+      'per step. Every rank prints a digest of its final weights: they are the same on every rank.',
     options: [
       { name: 'backend', type: 'string', env: 'HPCTRAIN_BACKEND', default: 'auto', choices: BACKEND_CHOICES, valueName: 'NAME',
         describe: 'tensor backend; auto takes tfjs-node-gpu (with a GPU), tfjs-node, wasm, cpu: the first that works' },
@@ -35,10 +40,15 @@ export const trainCommand: Command = {
       { name: 'threads', type: 'integer', env: 'HPCTRAIN_DECODE_THREADS', min: 1, max: 256, valueName: 'N',
         defaultText: 'CPUs - 1, at least 1', describe: 'image decoding threads' },
       { name: 'prefetch', type: 'integer', default: 2, min: 0, max: 64, valueName: 'N', describe: 'batches decoded ahead of the step' },
+      // Parameter servers (--num-ps) are the next strategy; until then train takes the ring only.
+      ...JOB_OPTIONS.filter((option) => option.name !== 'num-ps'),
+      { name: 'comm-timeout', type: 'number', env: 'HPCTRAIN_COMM_TIMEOUT', default: 600, min: 1, valueName: 'SECONDS',
+        describe: 'how long a rank waits for a peer\'s gradients before the job is aborted (a dead or hung peer is found sooner, by its connection)' },
     ],
     details:
       '--num-classes applies to synthetic data and TFRecord shards; an ILSVRC2012 directory\'s class\n' +
-      'folders decide it. On the wasm backend a batch whose step cannot fit in its 4 GiB heap is refused\n' +
+      'folders decide it. --batch-size is per rank; the default learning rate scales with the global\n' +
+      'batch, batch x ranks. On the wasm backend a batch whose step cannot fit in its 4 GiB heap is refused\n' +
       'before the first step, with the largest batch that fits.',
   },
   async run(values: OptionValues, _positionals: string[], context: CommandContext): Promise<number> {
@@ -52,44 +62,108 @@ export const trainCommand: Command = {
     for (const attempt of backend.attempts) log(`backend ${attempt.name}: ${attempt.ok ? 'chosen' : 'passed over'}: ${attempt.reason}`);
     if (gpus.length > 0) log(binding.describe);
 
+    const { detectEnv } = await import('../env/detect.js');
+    const joinOptions = { ...readJoinOptions({ ...values, 'num-ps': 0 }) };
+    const single = detectEnv(context.env, joinOptions.scheduler, context.io).size === 1;
+    const group = single ? undefined : await openGroup(joinOptions, values, context);
+    try {
+      return await trainWith(values, context, log, backend.name, group);
+    } finally {
+      await group?.close();
+    }
+  },
+};
+
+/** The ranks of a multi-rank job, joined and connected for the gradient exchange. */
+interface Group {
+  rank: number;
+  size: number;
+  collectives: import('../comm/collectives.js').Collectives;
+  close(): Promise<void>;
+}
+
+async function openGroup(joinOptions: import('../join-job.js').JoinOptions, values: OptionValues, context: CommandContext): Promise<Group> {
+  const { joinJob } = await import('../join-job.js');
+  const { servicePorts } = await import('../cluster/cluster-spec.js');
+  const { deriveCommKey } = await import('../comm/frames.js');
+  const { Transport } = await import('../comm/transport.js');
+  const { Collectives } = await import('../comm/collectives.js');
+  const joined = await joinJob(joinOptions, context.env, context.io);
+  const table = joined.rendezvous.table;
+  const ports = servicePorts(table, joined.port);
+  try {
+    // The pids make this run's key differ from any earlier run's under the same job id and
+    // secret (a requeued job), so that no (key, nonce) pair is ever used twice.
+    const session = `${joined.job.jobId}/${table.map((member) => member.pid).join(',')}`;
+    const transport = await Transport.open({
+      rank: joined.job.rank,
+      peers: table.map((member) => ({ rank: member.rank, host: member.host, address: member.address, port: ports[member.rank]! })),
+      key: deriveCommKey(context.env.HPCTRAIN_SECRET ?? 'no secret: unauthenticated', session),
+      timeoutMs: (values['comm-timeout'] as number) * 1000,
+      log: joined.log,
+    });
+    return {
+      rank: joined.job.rank,
+      size: joined.job.size,
+      collectives: new Collectives(transport),
+      close: async () => {
+        await transport.close();
+        await joined.rendezvous.close();
+      },
+    };
+  } catch (error) {
+    await joined.rendezvous.close();
+    throw error;
+  }
+}
+
+async function trainWith(values: OptionValues, context: CommandContext, log: (line: string) => void, backendName: BackendName, group: Group | undefined): Promise<number> {
     const { openInput } = await import('../data/input.js');
     const seed = values.seed as number;
     const batchSize = values['batch-size'] as number;
     const imageSize = values['image-size'] as number;
     const input = await openInput({
-      data: values.data as string, split: 'train', batchSize, imageSize, rank: 0, size: 1, seed,
+      data: values.data as string, split: 'train', batchSize, imageSize, rank: group?.rank ?? 0, size: group?.size ?? 1, seed,
       threads: (values.threads as number | undefined) ?? Math.max(1, cpus().length - 1),
       prefetch: values.prefetch as number,
       numClasses: values['num-classes'] as number,
       onBadImage: (bad) => log(`skipping ${bad.path}: ${bad.reason}`),
     });
     try {
-      log(input.description);
-      return await trainLoop(values, context, log, input, backend.name, seed, batchSize, imageSize);
+      if ((group?.rank ?? 0) === 0) log(input.description);
+      return await trainLoop(values, context, log, input, backendName, seed, batchSize, imageSize, group);
     } finally {
       await input.close();
     }
-  },
-};
+}
 
 async function trainLoop(
   values: OptionValues, context: CommandContext, log: (line: string) => void,
   input: import('../data/types.js').InputPipeline, backendName: BackendName, seed: number, batchSize: number, imageSize: number,
+  group: Group | undefined,
 ): Promise<number> {
   const { tf } = await import('../backend/tf.js');
   const { buildInceptionV3 } = await import('../model/inception-v3.js');
   const { assertStepFits, estimateStepMemory } = await import('../train/memory.js');
-  const { trainStep } = await import('../train/trainer.js');
+  const { applyGradients, computeGradients } = await import('../train/trainer.js');
   const { scaledLearningRate } = await import('../train/schedule.js');
+  const { DataParallel } = await import('../train/data-parallel.js');
+  const { weightsDigest } = await import('../train/weights.js');
   const modelArgs = { ...readModelArgs(values, seed), numClasses: input.numClasses };
   const model = buildInceptionV3(modelArgs);
   if (backendName === 'wasm') assertStepFits(estimateStepMemory(model), batchSize, imageSize);
-  const learningRate = (values['learning-rate'] as number | undefined) ?? scaledLearningRate(batchSize);
+  const ranks = group?.size ?? 1;
+  const isRankZero = (group?.rank ?? 0) === 0;
+  const parallel = group ? new DataParallel(group.collectives, model) : undefined;
+  await parallel?.broadcastWeights();
+  const learningRate = (values['learning-rate'] as number | undefined) ?? scaledLearningRate(batchSize * ranks);
   const optimizer = tf.train.rmsprop(learningRate, 0.9, 0.9, 1.0);
   const maxSteps = (values.steps as number) || Math.ceil((values.epochs as number) * input.stepsPerEpoch);
   if (maxSteps === 0) throw new OptionsError('nothing to do: --steps 0 and --epochs 0');
-  log(`Inception-V3 ${imageSize}x${imageSize}, ${input.numClasses} classes, ${model.countParams().toLocaleString('en-US')} parameters; ` +
-    `batch ${batchSize}, learning rate ${learningRate}, ${maxSteps} steps on ${backendName}`);
+  if (isRankZero) {
+    log(`Inception-V3 ${imageSize}x${imageSize}, ${input.numClasses} classes, ${model.countParams().toLocaleString('en-US')} parameters; ` +
+      `batch ${batchSize}${ranks > 1 ? ` per rank x ${ranks} ranks` : ''}, learning rate ${learningRate}, ${maxSteps} steps on ${backendName}`);
+  }
   const lossOptions = { numClasses: input.numClasses, labelSmoothing: values['label-smoothing'] as number, auxLossWeight: values['aux-loss-weight'] as number };
   let step = 0;
   let lossSum = 0;
@@ -101,16 +175,22 @@ async function trainLoop(
       const next = await batches.next();
       if (next.done) break;
       const computeStart = performance.now();
-      const result = trainStep(model, optimizer, next.value, lossOptions);
+      const result = computeGradients(model, next.value, lossOptions);
+      const commStart = performance.now();
+      const gradients = parallel ? await parallel.averageGradients(result.gradients) : result.gradients;
+      const commEnd = performance.now();
+      applyGradients(optimizer, gradients);
       const now = performance.now();
       step++;
       lossSum += result.loss;
       if (!Number.isFinite(result.loss)) throw new OptionsError(`the loss became ${result.loss} at step ${step}`, 'lower --learning-rate');
-      context.stdout(
-        `step ${step}/${maxSteps} epoch ${epoch} loss=${result.loss.toFixed(4)} top1=${result.top1.toFixed(3)} ` +
-          `img_per_s=${((next.value.batchSize * 1000) / (now - waitStart)).toFixed(2)} data_ms=${(computeStart - waitStart).toFixed(0)} ` +
-          `compute_ms=${(now - computeStart).toFixed(0)}\n`,
-      );
+      if (isRankZero) {
+        context.stdout(
+          `step ${step}/${maxSteps} epoch ${epoch} loss=${result.loss.toFixed(4)} top1=${result.top1.toFixed(3)} ` +
+            `img_per_s=${((next.value.batchSize * ranks * 1000) / (now - waitStart)).toFixed(2)} data_ms=${(computeStart - waitStart).toFixed(0)} ` +
+            `compute_ms=${(commStart - computeStart + now - commEnd).toFixed(0)}${parallel ? ` comm_ms=${(commEnd - commStart).toFixed(0)}` : ''}\n`,
+        );
+      }
       if (step >= maxSteps) {
         await batches.return();
         break;
@@ -118,7 +198,8 @@ async function trainLoop(
     }
   }
   const seconds = (performance.now() - started) / 1000;
-  context.stdout(`trained ${step} steps in ${seconds.toFixed(1)} s: ${((step * batchSize) / seconds).toFixed(2)} images/s, mean loss ${(lossSum / step).toFixed(4)}\n`);
+  if (isRankZero) context.stdout(`trained ${step} steps in ${seconds.toFixed(1)} s: ${((step * batchSize * ranks) / seconds).toFixed(2)} images/s, mean loss ${(lossSum / step).toFixed(4)}\n`);
+  context.stdout(`weights sha256=${weightsDigest(model)}\n`);
   model.dispose();
   optimizer.dispose();
   return 0;
