@@ -62,6 +62,11 @@ export const trainCommand: Command = {
     for (const attempt of backend.attempts) log(`backend ${attempt.name}: ${attempt.ok ? 'chosen' : 'passed over'}: ${attempt.reason}`);
     if (gpus.length > 0) log(binding.describe);
 
+    const numPs = context.env.HPCTRAIN_NUM_PS;
+    if (numPs !== undefined && numPs !== '' && numPs !== '0') {
+      throw new OptionsError(`HPCTRAIN_NUM_PS=${numPs}: train has no parameter-server strategy yet; it averages gradients with a ring allreduce`,
+        'unset HPCTRAIN_NUM_PS (it applies to `hpctrain rendezvous`)');
+    }
     const { detectEnv } = await import('../env/detect.js');
     const joinOptions = { ...readJoinOptions({ ...values, 'num-ps': 0 }) };
     const single = detectEnv(context.env, joinOptions.scheduler, context.io).size === 1;

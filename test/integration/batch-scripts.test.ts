@@ -37,10 +37,25 @@ describe('batch scripts on the local Slurm cluster', function () {
     work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
   });
 
-  it('sbatch --wait slurm/train.slurm on 3 nodes: every rank agrees on the spec', async () => {
+  it('sbatch --wait slurm/train.slurm on 3 nodes trains, and every rank ends with the same weights', async () => {
+    const result = await execa('sbatch', ['--wait', '--nodes=3', `--output=${work}/slurm-%j.out`,
+      `--export=ALL,HPCTRAIN_RUN_DIR=${work}/run,HPCTRAIN_DATA=synthetic,HPCTRAIN_IMAGE_SIZE=75,HPCTRAIN_BATCH_SIZE=2,HPCTRAIN_STEPS=2,HPCTRAIN_NUM_CLASSES=10`,
+      'slurm/train.slurm'], { cwd: REPO, reject: false });
+    const jobId = /Submitted batch job (\d+)/.exec(result.stdout)?.[1];
+    const output = jobId ? readFileSync(join(work, `slurm-${jobId}.out`), 'utf8') : '';
+    assert.equal(result.exitCode, 0, `${result.stderr}\n${output}`);
+    assert.match(output, /train\.slurm: job \d+ on 3 node\(s\) \(node\[1-3\]\), train;/);
+    assert.match(output, /batch 2 per rank x 3 ranks/);
+    assert.equal(output.split('\n').filter((line) => /^step \d\/2 /.test(line)).length, 2, output);
+    const digests = [...output.matchAll(/^weights sha256=([0-9a-f]{64})$/gm)].map((m) => m[1]);
+    assert.equal(digests.length, 3, output);
+    assert.equal(new Set(digests).size, 1, output);
+  });
+
+  it('sbatch --wait slurm/train.slurm with HPCTRAIN_COMMAND=rendezvous on 3 nodes: every rank agrees on the spec', async () => {
     const runDir = join(work, 'run');
     const result = await execa('sbatch', ['--wait', '--nodes=3', `--output=${work}/slurm-%j.out`,
-      `--export=ALL,HPCTRAIN_RUN_DIR=${runDir},HPCTRAIN_NUM_PS=1`, 'slurm/train.slurm'], { cwd: REPO, reject: false });
+      `--export=ALL,HPCTRAIN_RUN_DIR=${runDir},HPCTRAIN_NUM_PS=1,HPCTRAIN_COMMAND=rendezvous`, 'slurm/train.slurm'], { cwd: REPO, reject: false });
     const jobId = /Submitted batch job (\d+)/.exec(result.stdout)?.[1];
     const output = jobId ? readFileSync(join(work, `slurm-${jobId}.out`), 'utf8') : '';
     assert.equal(result.exitCode, 0, `${result.stderr}\n${output}`);
@@ -53,7 +68,7 @@ describe('batch scripts on the local Slurm cluster', function () {
 
   it('sbatch --wait reports a failed job when the ranks refuse their settings', async () => {
     const result = await execa('sbatch', ['--wait', '--nodes=2', `--output=${work}/slurm-%j.out`,
-      `--export=ALL,HPCTRAIN_RUN_DIR=${work}/run,HPCTRAIN_NUM_PS=2`, 'slurm/train.slurm'], { cwd: REPO, reject: false });
+      `--export=ALL,HPCTRAIN_RUN_DIR=${work}/run,HPCTRAIN_NUM_PS=2,HPCTRAIN_COMMAND=rendezvous`, 'slurm/train.slurm'], { cwd: REPO, reject: false });
     assert.notEqual(result.exitCode, 0);
     const jobId = /Submitted batch job (\d+)/.exec(result.stdout)![1]!;
     assert.match(readFileSync(join(work, `slurm-${jobId}.out`), 'utf8'), /--num-ps 2 leaves no worker among 2 rank/);
@@ -62,7 +77,7 @@ describe('batch scripts on the local Slurm cluster', function () {
   it('qsub pbs/train.pbs through Slurm\'s Torque wrappers runs the srun path on 3 nodes', async () => {
     const runDir = join(work, 'run');
     const out = join(work, 'pbs.out');
-    const submitted = await execa('qsub', ['-V', '-l', 'nodes=3', '-o', out, '-j', 'oe', '-v', `HPCTRAIN_RUN_DIR=${runDir}`, 'pbs/train.pbs'], { cwd: REPO });
+    const submitted = await execa('qsub', ['-V', '-l', 'nodes=3', '-o', out, '-j', 'oe', '-v', `HPCTRAIN_RUN_DIR=${runDir},HPCTRAIN_COMMAND=rendezvous`, 'pbs/train.pbs'], { cwd: REPO });
     const jobId = submitted.stdout.trim();
     assert.match(jobId, /^\d+$/);
     const { state, exitCode } = await waitForJob(jobId);
@@ -82,7 +97,7 @@ describe('batch scripts on the local Slurm cluster', function () {
       env: {
         PATH: process.env.PATH!, HOME: process.env.HOME ?? '/root',
         PBS_JOBID: '4242.pbsserver', PBS_NODEFILE: nodefile, PBS_O_WORKDIR: REPO,
-        HPCTRAIN_LAUNCHER: 'mpirun', HPCTRAIN_RUN_DIR: runDir,
+        HPCTRAIN_LAUNCHER: 'mpirun', HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_COMMAND: 'rendezvous',
         HPCTRAIN_MPIRUN_ARGS: '--allow-run-as-root --oversubscribe',
       },
     });
@@ -99,7 +114,7 @@ describe('batch scripts on the local Slurm cluster', function () {
       cwd: REPO, reject: false, all: true, extendEnv: false,
       env: {
         PATH: `${REPO}test/doubles:${process.env.PATH}`, HOME: process.env.HOME ?? '/root',
-        PBS_JOBID: '99.sdb', PBS_NODEFILE: nodefile, PBS_O_WORKDIR: REPO, HPCTRAIN_RUN_DIR: runDir,
+        PBS_JOBID: '99.sdb', PBS_NODEFILE: nodefile, PBS_O_WORKDIR: REPO, HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_COMMAND: 'rendezvous',
       },
     });
     assert.equal(result.exitCode, 0, result.all);
