@@ -30,12 +30,15 @@ export function trainableVariables(model: tfl.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((weight) => weight.read() as tf.Variable);
 }
 
-/** Forward and backward on one batch, with batch norm in training mode (its moving averages update). */
-export function computeGradients(model: tfl.LayersModel, batch: Batch, options: LossOptions): StepGradients {
+/**
+ * Forward and backward on one batch, with batch norm in training mode (its moving averages update).
+ * The images are [batch, size, size, 3] unless `inputShape` says otherwise (tests' small models).
+ */
+export function computeGradients(model: tfl.LayersModel, batch: Batch, options: LossOptions, inputShape?: number[]): StepGradients {
   const variables = trainableVariables(model);
   const scores: number[] = [];
   const { value, grads } = tf.tidy(() => {
-    const images = tf.tensor4d(batch.images, [batch.batchSize, batch.imageSize, batch.imageSize, 3]);
+    const images = tf.tensor(batch.images, inputShape ?? [batch.batchSize, batch.imageSize, batch.imageSize, 3]);
     const labels = tf.tensor1d(batch.labels, 'int32');
     const targets = smoothedTargets(labels, options.numClasses, options.labelSmoothing);
     return tf.variableGrads(() => {
