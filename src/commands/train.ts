@@ -33,7 +33,13 @@ export const trainCommand: Command = {
       { name: 'steps', type: 'integer', env: 'HPCTRAIN_STEPS', default: 0, min: 0, valueName: 'N', describe: 'stop after N steps (0: run --epochs)' },
       { name: 'epochs', type: 'number', env: 'HPCTRAIN_EPOCHS', default: 1, min: 0, valueName: 'E', describe: 'passes over the training data' },
       { name: 'learning-rate', type: 'number', env: 'HPCTRAIN_LEARNING_RATE', min: 0, valueName: 'LR',
-        defaultText: '0.045 x batch / 1600 (the paper\'s rate, scaled linearly)', describe: 'RMSProp learning rate (decay 0.9, momentum 0.9, epsilon 1.0)' },
+        defaultText: '0.045 x global batch / 1600 (the paper\'s rate, scaled linearly)', describe: 'RMSProp learning rate after warm-up (decay 0.9, momentum 0.9, epsilon 1.0)' },
+      { name: 'warmup-epochs', type: 'number', env: 'HPCTRAIN_WARMUP_EPOCHS', default: 2, min: 0, valueName: 'E',
+        describe: 'linear warm-up of the learning rate over the first E epochs (0: none)' },
+      { name: 'lr-decay', type: 'number', default: 0.94, min: 0, max: 1, valueName: 'X', describe: 'multiply the learning rate by X every --lr-decay-epochs epochs' },
+      { name: 'lr-decay-epochs', type: 'number', default: 2, min: 0.001, valueName: 'E', describe: 'epochs between learning-rate decays' },
+      { name: 'clip-norm', type: 'number', env: 'HPCTRAIN_CLIP_NORM', default: 2, min: 0, valueName: 'N',
+        describe: 'scale the averaged gradients down to global norm N when above it (0: no clipping)' },
       { name: 'label-smoothing', type: 'number', default: 0.1, min: 0, max: 1, valueName: 'X', describe: 'label smoothing of the cross-entropy' },
       { name: 'aux-loss-weight', type: 'number', default: 0.4, min: 0, valueName: 'W', describe: 'weight of the auxiliary loss with --aux-logits' },
       { name: 'seed', type: 'integer', env: 'HPCTRAIN_SEED', default: 1, min: 0, max: 2 ** 32 - 1, valueName: 'SEED', describe: 'seeds the weights, the data order and the crops' },
@@ -151,7 +157,8 @@ async function trainLoop(
   const { buildInceptionV3 } = await import('../model/inception-v3.js');
   const { assertStepFits, estimateStepMemory } = await import('../train/memory.js');
   const { applyGradients, computeGradients } = await import('../train/trainer.js');
-  const { scaledLearningRate } = await import('../train/schedule.js');
+  const { learningRateAt, scaledLearningRate } = await import('../train/schedule.js');
+  const { clipByGlobalNorm, setLearningRate } = await import('../train/clip.js');
   const { DataParallel } = await import('../train/data-parallel.js');
   const { weightsDigest } = await import('../train/weights.js');
   const modelArgs = { ...readModelArgs(values, seed), numClasses: input.numClasses };
@@ -164,10 +171,17 @@ async function trainLoop(
   const learningRate = (values['learning-rate'] as number | undefined) ?? scaledLearningRate(batchSize * ranks);
   const optimizer = tf.train.rmsprop(learningRate, 0.9, 0.9, 1.0);
   const maxSteps = (values.steps as number) || Math.ceil((values.epochs as number) * input.stepsPerEpoch);
+  const schedule = {
+    peakRate: learningRate, warmupEpochs: values['warmup-epochs'] as number, decayRate: values['lr-decay'] as number,
+    decayEpochs: values['lr-decay-epochs'] as number, stepsPerEpoch: input.stepsPerEpoch,
+  };
+  const clipNorm = values['clip-norm'] as number;
   if (maxSteps === 0) throw new OptionsError('nothing to do: --steps 0 and --epochs 0');
   if (isRankZero) {
     log(`Inception-V3 ${imageSize}x${imageSize}, ${input.numClasses} classes, ${model.countParams().toLocaleString('en-US')} parameters; ` +
       `batch ${batchSize}${ranks > 1 ? ` per rank x ${ranks} ranks` : ''}, learning rate ${learningRate}, ${maxSteps} steps on ${backendName}`);
+    log(`schedule: warm-up over ${schedule.warmupEpochs} epoch(s) of ${schedule.stepsPerEpoch} steps, then x${schedule.decayRate} every ` +
+      `${schedule.decayEpochs} epochs; gradients clipped to global norm ${clipNorm || 'none'}`);
   }
   const lossOptions = { numClasses: input.numClasses, labelSmoothing: values['label-smoothing'] as number, auxLossWeight: values['aux-loss-weight'] as number };
   let step = 0;
@@ -180,11 +194,14 @@ async function trainLoop(
       const next = await batches.next();
       if (next.done) break;
       const computeStart = performance.now();
+      const rate = learningRateAt(step, schedule);
+      setLearningRate(optimizer, rate);
       const result = computeGradients(model, next.value, lossOptions);
       const commStart = performance.now();
       const gradients = parallel ? await parallel.averageGradients(result.gradients) : result.gradients;
       const commEnd = performance.now();
-      applyGradients(optimizer, gradients);
+      const clipped = clipByGlobalNorm(gradients, clipNorm);
+      applyGradients(optimizer, clipped.gradients);
       const now = performance.now();
       step++;
       lossSum += result.loss;
@@ -192,6 +209,7 @@ async function trainLoop(
       if (isRankZero) {
         context.stdout(
           `step ${step}/${maxSteps} epoch ${epoch} loss=${result.loss.toFixed(4)} top1=${result.top1.toFixed(3)} ` +
+            `lr=${rate.toPrecision(4)} grad_norm=${clipped.norm.toFixed(3)} ` +
             `img_per_s=${((next.value.batchSize * ranks * 1000) / (now - waitStart)).toFixed(2)} data_ms=${(computeStart - waitStart).toFixed(0)} ` +
             `compute_ms=${(commStart - computeStart + now - commEnd).toFixed(0)}${parallel ? ` comm_ms=${(commEnd - commStart).toFixed(0)}` : ''}\n`,
         );

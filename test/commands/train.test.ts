@@ -17,7 +17,8 @@ describe('hpctrain train (real process)', function () {
     assert.match(result.stderr, /Inception-V3 75x75, 3 classes, [\d,]+ parameters; batch 4, learning rate 0\.0001125, 3 steps on wasm/);
     const steps = result.stdout.split('\n').filter((line) => line.startsWith('step '));
     assert.equal(steps.length, 3);
-    assert.match(steps[2]!, /^step 3\/3 epoch \d+ loss=\d+\.\d{4} top1=\d\.\d{3} img_per_s=\d+\.\d\d data_ms=\d+ compute_ms=\d+$/);
+    assert.match(steps[2]!, /^step 3\/3 epoch \d+ loss=\d+\.\d{4} top1=\d\.\d{3} lr=[\d.e-]+ grad_norm=\d+\.\d{3} img_per_s=\d+\.\d\d data_ms=\d+ compute_ms=\d+$/);
+    assert.match(result.stderr, /schedule: warm-up over 2 epoch\(s\) of 3 steps, then x0\.94 every 2 epochs; gradients clipped to global norm 2/);
     assert.match(result.stdout, /^trained 3 steps in [\d.]+ s: [\d.]+ images\/s, mean loss [\d.]+$/m);
   });
 
