@@ -76,6 +76,11 @@ export class Collectives {
     }));
   }
 
+  /** Returns once every rank has called it. */
+  async barrier(): Promise<void> {
+    await this.allreduceMean(new Float32Array(1));
+  }
+
   /** data <- root's data on every rank, passed down the ring piece by piece. */
   async broadcast(data: Float32Array, root = 0): Promise<void> {
     const op = ++this.op;

@@ -4,14 +4,15 @@
 // the collectives above need no ordering of their own. Messages are authenticated (frames.ts);
 // one that fails is dropped and logged, never delivered.
 //
-// Liveness. Each rank connects to the next rank of the ring as soon as it opens, and to others
-// as it first sends to them, with ZMTP heartbeats, which ZeroMQ's own threads answer, so a rank
-// busy in a long training step still answers. A connection that drops (the peer died: the OS
-// closed its sockets) or whose heartbeats go unanswered for HEARTBEAT_TIMEOUT_MS (the peer hangs)
-// names that peer, unless it said goodbye (close()) within a grace period. The rank then tells
-// every other rank which peer it lost (an abort message) and fails, and so does every rank that
-// gets the abort. A receive that waits longer than `timeoutMs` for its message fails the same
-// way, as a last resort.
+// Liveness. Each rank connects to every other rank as soon as it opens (to the next rank of the
+// ring only, in jobs of more than EAGER_PEERS ranks), with ZMTP heartbeats, which ZeroMQ's own
+// threads answer, so a rank busy in a long training step still answers. A connection that drops
+// (the peer died: the OS closed its sockets) or whose heartbeats go unanswered for
+// HEARTBEAT_TIMEOUT_MS (the peer hangs) names that peer after a short grace period, unless this
+// rank is closing by then. It tells every other rank which peer it lost (an abort message), then
+// fails; so does every rank that gets the abort. A receive that waits longer than `timeoutMs` for
+// its message fails the same way, as a last resort. Ranks that end normally must pass a barrier
+// before close(), so that no rank takes another's exit for a death.
 import * as zmq from 'zeromq';
 import { CommError } from '../errors.js';
 import { decodeHeader, encodeHeader, type MessageAddress, type MessageHeader, tagOf, verifyTag } from './frames.js';
@@ -34,13 +35,14 @@ export interface TransportOptions {
   log?: (line: string) => void;
 }
 
-/** The op numbers of abort and goodbye messages; collectives number theirs from 1. */
+/** The op number of abort messages; collectives number theirs from 1. */
 const ABORT_OP = 0xffffffff;
-const BYE_OP = 0xfffffffe;
 const HEARTBEAT_INTERVAL_MS = 2000;
 export const HEARTBEAT_TIMEOUT_MS = 15_000;
-/** After a dropped connection, how long a goodbye may take to arrive on the other connection. */
-const BYE_GRACE_MS = 3000;
+/** After a dropped connection: time for this rank to reach close() if the peer ended normally, or for the first loss to be named first. */
+const LOSS_GRACE_MS = 3000;
+/** Up to this many ranks, every rank connects to every other, and sees any death itself. */
+const EAGER_PEERS = 64;
 /** Larger messages are refused by ZeroMQ before they are read: the collectives send pieces of at most 16 MiB. */
 const MAX_MESSAGE_BYTES = 32 * 2 ** 20;
 
@@ -61,10 +63,9 @@ export class Transport {
   private readonly mailbox = new Map<string, Buffer>();
   private readonly waiters = new Map<string, Waiter>();
   private readonly lastCounter: number[];
-  private readonly saidBye = new Set<number>();
-  private readonly heardFrom = new Set<number>();
   private counter = 0;
   private failure: CommError | undefined;
+  private aborting = false;
   private closed = false;
   private readonly receiving: Promise<void>;
 
@@ -89,7 +90,9 @@ export class Transport {
       });
     }
     const transport = new Transport(options, pull);
-    if (transport.size > 1) transport.pushTo((options.rank + 1) % transport.size);
+    for (let step = 1; step < transport.size && (step === 1 || transport.size <= EAGER_PEERS); step++) {
+      transport.pushTo((options.rank + step) % transport.size);
+    }
     return transport;
   }
 
@@ -125,23 +128,22 @@ export class Transport {
     });
   }
 
-  /** Fails every wait here and tells every peer, naming the rank the error names. */
+  /**
+   * Tells every peer, naming the rank the error names, then fails every wait here. The messages go
+   * first: a rank typically exits as soon as its wait fails.
+   */
   async abort(error: CommError): Promise<void> {
-    if (this.failure) return;
-    this.fail(error);
+    if (this.failure || this.aborting) return;
+    this.aborting = true;
     const lost = Buffer.from(JSON.stringify({ rank: error.rank, host: error.host, message: error.message }));
     await Promise.allSettled(this.options.peers.filter((p) => p.rank !== this.rank && p.rank !== error.rank)
       .map((p) => withTimeout(this.sendUnchecked(p.rank, { op: ABORT_OP, step: 0, piece: 0 }, lost), 1000)));
+    this.fail(error);
   }
 
-  /** Says goodbye to every rank that sent here (so that they take the dropped connection for an exit), then closes. */
+  /** Closes the sockets, after what is queued has gone out (for up to 2 s). After a barrier, when every rank ends normally. */
   async close(): Promise<void> {
     if (this.closed) return;
-    if (!this.failure && this.size > 1) {
-      // The previous rank connected here when it opened, whether or not it sent anything.
-      const connected = new Set([...this.heardFrom, (this.rank + this.size - 1) % this.size]);
-      await Promise.allSettled([...connected].map((peer) => withTimeout(this.sendUnchecked(peer, { op: BYE_OP, step: 0, piece: 0 }, Buffer.alloc(0)), 1000)));
-    }
     this.closed = true;
     this.fail(new CommError('the transport is closed'));
     await Promise.allSettled([...this.sendChains.values()].map((chain) => withTimeout(chain, 2000)));
@@ -178,14 +180,14 @@ export class Transport {
   }
 
   private lostConnection(peer: number): void {
-    if (this.closed || this.failure || this.saidBye.has(peer)) return;
+    if (this.closed || this.failure) return;
     setTimeout(() => {
-      if (this.closed || this.failure || this.saidBye.has(peer)) return;
+      if (this.closed || this.failure || this.aborting) return;
       const { host } = this.options.peers[peer]!;
       void this.abort(new CommError(`rank ${this.rank} lost rank ${peer} (${host}): its connection dropped or stopped answering heartbeats`, {
         rank: peer, host, hint: `rank ${peer} died, was killed or hangs; see its log, and the scheduler's record of ${host}`,
       }));
-    }, BYE_GRACE_MS).unref();
+    }, LOSS_GRACE_MS).unref();
   }
 
   private async receiveLoop(): Promise<void> {
@@ -212,12 +214,7 @@ export class Transport {
       return;
     }
     this.lastCounter[header.sender] = header.counter;
-    this.heardFrom.add(header.sender);
     if (header.op === ABORT_OP) return this.acceptAbort(header.sender, payload);
-    if (header.op === BYE_OP) {
-      this.saidBye.add(header.sender);
-      return;
-    }
     const key = mailboxKey(header.sender, header);
     const waiter = this.waiters.get(key);
     if (waiter) {

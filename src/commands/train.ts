@@ -77,10 +77,13 @@ export const trainCommand: Command = {
     const joinOptions = { ...readJoinOptions({ ...values, 'num-ps': 0 }) };
     const single = detectEnv(context.env, joinOptions.scheduler, context.io).size === 1;
     const group = single ? undefined : await openGroup(joinOptions, values, context);
+    let finished = false;
     try {
-      return await trainWith(values, context, log, backend.name, group);
+      const status = await trainWith(values, context, log, backend.name, group);
+      finished = true;
+      return status;
     } finally {
-      await group?.close();
+      await group?.close(finished);
     }
   },
 };
@@ -90,7 +93,8 @@ interface Group {
   rank: number;
   size: number;
   collectives: import('../comm/collectives.js').Collectives;
-  close(): Promise<void>;
+  /** After a normal end (`finished`), first a barrier: so that no rank takes another's exit for a death. */
+  close(finished: boolean): Promise<void>;
 }
 
 async function openGroup(joinOptions: import('../join-job.js').JoinOptions, values: OptionValues, context: CommandContext): Promise<Group> {
@@ -113,13 +117,18 @@ async function openGroup(joinOptions: import('../join-job.js').JoinOptions, valu
       timeoutMs: (values['comm-timeout'] as number) * 1000,
       log: joined.log,
     });
+    const collectives = new Collectives(transport);
     return {
       rank: joined.job.rank,
       size: joined.job.size,
-      collectives: new Collectives(transport),
-      close: async () => {
-        await transport.close();
-        await joined.rendezvous.close();
+      collectives,
+      close: async (finished) => {
+        try {
+          if (finished) await collectives.barrier();
+        } finally {
+          await transport.close();
+          await joined.rendezvous.close();
+        }
       },
     };
   } catch (error) {

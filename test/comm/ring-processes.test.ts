@@ -37,12 +37,12 @@ describe('ring allreduce between processes', function () {
     const killedAt = Date.now();
     ranks[2]!.kill('SIGKILL');
     const results = await Promise.all(ranks);
+    // Each rank sees the dropped connection itself, or hears of it from the first that did.
     for (const rank of [0, 1, 3]) {
       assert.equal(results[rank]!.exitCode, 1, String(results[rank]!.all));
-      assert.match(String(results[rank]!.stderr), /rank 2 \(node2\)/);
+      assert.match(String(results[rank]!.stderr), /error: (rank \d aborted the job: )?rank \d lost rank 2 \(node2\): its connection dropped/);
     }
     assert.ok(Date.now() - killedAt < 30_000, `took ${Date.now() - killedAt} ms`);
-    assert.match(String(results[1]!.stderr), /error: rank 1 lost rank 2 \(node2\): its connection dropped/);
   });
 
   it('when a rank hangs (SIGSTOP), every other rank exits 1 within 30 s, naming it', async () => {

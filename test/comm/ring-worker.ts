@@ -17,6 +17,7 @@ try {
     await collectives.allreduceMean(data);
     process.stdout.write(`round ${round} ${createHash('sha256').update(new Uint8Array(data.buffer)).digest('hex')}\n`);
   }
+  await collectives.barrier();
   await transport.close();
 } catch (error) {
   process.stderr.write(`${error instanceof CommError ? `error: ${error.message}` : String(error)}\n`);
