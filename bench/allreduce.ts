@@ -5,12 +5,12 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type Result } from 'execa';
 import minimist from 'minimist';
-import { BenchError, findFreePorts, median, parseCount, parseList, rejectUnknown, tail, writeCsv } from './figures.js';
+import { BenchError, findFreePorts, median, PEER_PYTHON, whyNoPythonPeer, parseCount, parseList, rejectUnknown, tail, writeCsv } from './figures.js';
 
 const DEFAULT_CSV = fileURLToPath(new URL('../../bench/results/allreduce.csv', import.meta.url));
 const WORKER = fileURLToPath(new URL('./allreduce-worker.js', import.meta.url));
 const PEER_SCRIPT = fileURLToPath(new URL('../../bench/peers/torch_allreduce.py', import.meta.url));
-const PYTHON = '/usr/bin/python3';
+const PYTHON = PEER_PYTHON;
 /** Inception-V3's trainable weights (23,833,568 floats with its 1000-class head) as bytes. */
 const INCEPTION_GRADIENT_BYTES = 95_334_272;
 const DEFAULT_SIZES = [2 ** 20, 4 * 2 ** 20, 16 * 2 ** 20, 64 * 2 ** 20, INCEPTION_GRADIENT_BYTES, 256 * 2 ** 20];
@@ -60,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
   const warmup = parseCount(args.warmup ?? '1', '--warmup', 0, 100);
   const repeats = parseCount(args.repeats ?? '5', '--repeats', 1, 1000);
   const csv = resolve(args.csv ?? DEFAULT_CSV);
-  const peerSkip = args.peer ? await torchMissing() : 'disabled with --no-peer';
+  const peerSkip = args.peer ? await whyNoPythonPeer('torch.distributed') : 'disabled with --no-peer';
   if (peerSkip) console.log(`allreduce impl=torch-gloo skipped: ${peerSkip}`);
   const rows: Row[] = [];
   for (const n of ranks) {
@@ -112,12 +112,6 @@ async function runPeer(n: number, sizes: number[], warmup: number, repeats: numb
 function checkExits(impl: string, n: number, results: Result[]): void {
   const failed = results.findIndex((r) => r.exitCode !== 0);
   if (failed >= 0) throw new BenchError(`${impl} with ${n} ranks: rank ${failed} exited ${results[failed]!.exitCode ?? results[failed]!.signal}:\n${tail(String(results[failed]!.stderr))}`);
-}
-
-async function torchMissing(): Promise<string | undefined> {
-  const python = await execa(PYTHON, ['-c', 'import torch.distributed'], { reject: false, timeout: 60_000, stdin: 'ignore' });
-  if (python.exitCode === 0) return undefined;
-  return `${PYTHON} -c 'import torch.distributed' failed: ${String(python.stderr).trim().split('\n').at(-1) || python.shortMessage}`;
 }
 
 main(process.argv.slice(2)).then((code) => process.exit(code), (error: unknown) => {

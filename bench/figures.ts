@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import { execa } from 'execa';
 import { assertPortFree, portFromJobId } from '../src/cluster/ports.js';
 import { PortInUseError } from '../src/errors.js';
 
@@ -68,4 +69,15 @@ export async function findFreePorts(label: string, count: number): Promise<numbe
     }
   }
   throw new BenchError(`found no ${count} free ports for ${label} in 32 tries`);
+}
+
+/** Debian's Python, which the PyTorch peers run on. */
+export const PEER_PYTHON = '/usr/bin/python3';
+
+/** Why a Python peer cannot run here (`modules` do not import), or undefined when it can. */
+export async function whyNoPythonPeer(modules: string): Promise<string | undefined> {
+  const python = await execa(PEER_PYTHON, ['-c', `import ${modules}`], { reject: false, timeout: 60_000, stdin: 'ignore' });
+  if (!python.failed) return undefined;
+  const last = String(python.stderr ?? '').trim().split('\n').pop();
+  return `${PEER_PYTHON} -c 'import ${modules}' failed: ${last || python.shortMessage}`;
 }

@@ -8,13 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { execa, type Result } from 'execa';
 import minimist from 'minimist';
 import { BACKEND_NAMES, type BackendName } from '../src/backend/select.js';
-import { BenchError, median, parseCount, parseList, rejectUnknown, tail, writeCsv as writeCsvFile } from './figures.js';
+import { BenchError, median, PEER_PYTHON, whyNoPythonPeer, parseCount, parseList, rejectUnknown, tail, writeCsv as writeCsvFile } from './figures.js';
 import type { StepConfig, StepReport } from './step-worker.js';
 
 const DEFAULT_CSV = fileURLToPath(new URL('../../bench/results/step.csv', import.meta.url));
 const WORKER_PATH = fileURLToPath(new URL('./step-worker.js', import.meta.url));
 const PEER_SCRIPT = fileURLToPath(new URL('../../bench/peers/torch_inception_step.py', import.meta.url));
-const PYTHON = '/usr/bin/python3';
+const PYTHON = PEER_PYTHON;
 const PEER = 'torch-cpu-1thread';
 /** After a timeout, how long a child gets before SIGKILL. */
 const KILL_GRACE_MS = 5000;
@@ -174,7 +174,7 @@ async function main(options: BenchOptions): Promise<number> {
     }
   }
 
-  const noPeer = options.peer ? await whyNoTorchPeer() : 'disabled with --no-peer';
+  const noPeer = options.peer ? await whyNoPythonPeer('torch, torchvision') : 'disabled with --no-peer';
   if (noPeer) console.log(`step backend=${PEER} skipped: ${noPeer}`);
   const comparisons: string[] = [];
   for (const size of noPeer ? [] : options.peerPlan.sizes) {
@@ -216,14 +216,6 @@ async function runPeer(size: number, batch: number, options: BenchOptions): Prom
   const report = lastJsonLine(result, `${PYTHON} ${args.join(' ')}`) as { step_ms: number; steps_ms: number[]; threads: number };
   if (report.threads !== 1) throw new BenchError(`the peer ran on ${report.threads} threads, not 1`);
   return { backend: PEER, batch, size, stepMs: report.step_ms, steps: report.steps_ms.length };
-}
-
-/** Why the PyTorch peer cannot run here, or undefined when it can. */
-async function whyNoTorchPeer(): Promise<string | undefined> {
-  const python = await execa(PYTHON, ['-c', 'import torch, torchvision'], { reject: false, timeout: 60_000, stdin: 'ignore' });
-  if (!python.failed) return undefined;
-  const last = String(python.stderr ?? '').trim().split('\n').pop();
-  return `${PYTHON} -c 'import torch, torchvision' failed: ${last || python.shortMessage}`;
 }
 
 /** The child's report: the last line of its stdout, which must be JSON, from a child that exited 0. */

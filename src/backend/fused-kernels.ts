@@ -17,7 +17,7 @@
 // backend has them, and otherwise compose tf ops.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { MEMORY_BACKENDS, tensorMemory } from './tensor-memory.js';
+import { MEMORY_BACKENDS, runBackendKernel, tensorMemory } from './tensor-memory.js';
 
 export const BATCH_NORM_RELU = 'HpcTrainBatchNormRelu';
 export const BATCH_NORM_RELU_GRAD = 'HpcTrainBatchNormReluGrad';
@@ -41,13 +41,6 @@ function channelsOf(x: TensorInfo): number {
   const channels = x.shape[x.shape.length - 1];
   if (channels === undefined || channels === 0) throw new Error(`batch norm needs a channel axis, got shape [${x.shape.join(', ')}]`);
   return channels;
-}
-
-/** Runs another kernel of the same backend by name, as tfjs's own kernels do. */
-function runSubKernel(backend: tf.KernelBackend, name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
-  const kernel = tf.getKernel(name, tf.getBackend());
-  if (!kernel) throw new Error(`kernel ${name} is not registered for ${tf.getBackend()}`);
-  return kernel.kernelFunc({ inputs, backend, attrs }) as TensorInfo;
 }
 
 /**
@@ -84,9 +77,9 @@ function batchNormRelu({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
     scale![c] = inverseStd;
     shift![c] = betas![c]! - mean * inverseStd;
   }
-  const scaled = runSubKernel(backend, 'Multiply', { a: x, b: scaleInfo });
-  const shifted = runSubKernel(backend, 'Add', { a: scaled, b: shiftInfo });
-  const y = runSubKernel(backend, 'Relu', { x: shifted });
+  const scaled = runBackendKernel(backend, tf.getBackend(), 'Multiply', { a: x, b: scaleInfo });
+  const shifted = runBackendKernel(backend, tf.getBackend(), 'Add', { a: scaled, b: shiftInfo });
+  const y = runBackendKernel(backend, tf.getBackend(), 'Relu', { x: shifted });
   for (const info of [scaled, shifted, scaleInfo, shiftInfo]) backend.disposeData(info.dataId);
   return [y, meanInfo, varianceInfo];
 }

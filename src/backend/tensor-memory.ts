@@ -3,7 +3,8 @@
 // keep tensors in JavaScript-visible memory have it: wasm (its heap) and cpu (typed arrays).
 // tfjs-node and tfjs-node-gpu keep tensors in libtensorflow; there the kernels' tf-op
 // compositions run instead (see fused-kernels.ts).
-import type { KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { KernelBackend, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 
 export const MEMORY_BACKENDS = ['wasm', 'cpu'] as const;
 
@@ -51,4 +52,11 @@ export function tensorMemory(backend: KernelBackend, backendName: string): Tenso
     };
   }
   throw new Error(`the ${backendName} backend keeps its tensors out of JavaScript's reach`);
+}
+
+/** Runs another kernel of the backend by name, inside a kernel, as tfjs's own kernels do. */
+export function runBackendKernel(backend: KernelBackend, backendName: string, name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
+  const kernel = tf.getKernel(name, backendName);
+  if (!kernel) throw new Error(`kernel ${name} is not registered for ${backendName}; is its backend loaded?`);
+  return kernel.kernelFunc({ inputs, backend, attrs }) as TensorInfo;
 }

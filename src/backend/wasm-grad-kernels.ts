@@ -20,38 +20,35 @@
 // intermediate they make.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { runBackendKernel, type TensorMemory, tensorMemory } from './tensor-memory.js';
 
 type Conv2DInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
 
-/** The parts of tfjs-backend-wasm's BackendWasm that give direct access to its heap. */
-interface WasmHeap {
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(info: TensorInfo): Float32Array;
-}
 type Padding = [[number, number], [number, number], [number, number], [number, number]];
 
 /** Runs wasm kernels by name and remembers their outputs, to free all but the result at the end. */
 class KernelScope {
   private readonly made: TensorInfo[] = [];
-  constructor(private readonly backend: tf.KernelBackend) {}
+  private readonly memory: TensorMemory;
+  constructor(private readonly backend: tf.KernelBackend) {
+    this.memory = tensorMemory(backend, 'wasm');
+  }
 
   run(name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
-    const kernel = tf.getKernel(name, 'wasm');
-    if (!kernel) throw new Error(`wasm kernel ${name} is not registered; is @tensorflow/tfjs-backend-wasm loaded?`);
-    const output = kernel.kernelFunc({ inputs, backend: this.backend, attrs }) as TensorInfo;
+    const output = runBackendKernel(this.backend, 'wasm', name, inputs, attrs);
     this.made.push(output);
     return output;
   }
 
   /** A new float32 tensor on the wasm heap, freed by finish() unless it is the result. */
   allocate(shape: number[]): TensorInfo {
-    const output = (this.backend as unknown as WasmHeap).makeOutput(shape, 'float32');
+    const output = this.memory.allocate(shape);
     this.made.push(output);
     return output;
   }
 
   view(info: TensorInfo): Float32Array {
-    return (this.backend as unknown as WasmHeap).typedArrayFromHeap(info);
+    return this.memory.view(info);
   }
 
   /**
@@ -61,12 +58,10 @@ class KernelScope {
    */
   flipFilter(filter: TensorInfo): TensorInfo {
     const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
-    const heap = this.backend as unknown as WasmHeap;
-    const output = heap.makeOutput([kh, kw, co, ci], 'float32');
-    this.made.push(output);
+    const output = this.allocate([kh, kw, co, ci]);
     // Views are taken after the allocation: a growing heap detaches earlier ones.
-    const source = heap.typedArrayFromHeap(filter) as Float32Array;
-    const target = heap.typedArrayFromHeap(output) as Float32Array;
+    const source = this.view(filter);
+    const target = this.view(output);
     const block = ci * co;
     for (let h = 0; h < kh; h++) {
       for (let w = 0; w < kw; w++) {

@@ -74,7 +74,7 @@ export const trainCommand: Command = {
         'unset HPCTRAIN_NUM_PS (it applies to `hpctrain rendezvous`)');
     }
     const { detectEnv } = await import('../env/detect.js');
-    const joinOptions = { ...readJoinOptions({ ...values, 'num-ps': 0 }) };
+    const joinOptions = readJoinOptions({ ...values, 'num-ps': 0 });
     const single = detectEnv(context.env, joinOptions.scheduler, context.io).size === 1;
     const group = single ? undefined : await openGroup(joinOptions, values, context);
     let finished = false;

@@ -12,7 +12,8 @@ export interface Clipped {
 /** Frees the given gradients when it scales them. `limit` 0: no clipping, the norm is still measured. */
 export function clipByGlobalNorm(gradients: tf.NamedTensorMap, limit: number): Clipped {
   const tensors = Object.values(gradients);
-  const norm = Math.sqrt(tensors.reduce((sum, g) => sum + tf.tidy(() => tf.sum(tf.square(g)).dataSync()[0]!), 0));
+  // One read of one scalar: this runs every step.
+  const norm = Math.sqrt(tf.tidy(() => tf.addN(tensors.map((g) => tf.sum(tf.square(g)))).dataSync()[0]!));
   if (limit <= 0 || norm <= limit || !Number.isFinite(norm)) return { gradients, norm };
   const scale = limit / norm;
   const clipped: tf.NamedTensorMap = {};
