@@ -172,7 +172,16 @@ export class Transport {
       socket = new zmq.Push({
         linger: 2000, sendHighWaterMark: 0, heartbeatInterval: HEARTBEAT_INTERVAL_MS, heartbeatTimeout: HEARTBEAT_TIMEOUT_MS,
       });
-      socket.events.on('disconnect', () => this.lostConnection(to));
+      // Only a connection that completed ZeroMQ's handshake was a peer: before its transport binds,
+      // a rank's port may briefly hold something else (join-job's port check), whose hang-up is no death.
+      let handshaken = false;
+      socket.events.on('handshake', () => {
+        handshaken = true;
+      });
+      socket.events.on('disconnect', () => {
+        if (handshaken) this.lostConnection(to);
+        handshaken = false;
+      });
       socket.connect(`tcp://${peer.address.includes(':') ? `[${peer.address}]` : peer.address}:${peer.port}`);
       this.pushes.set(to, socket);
     }
