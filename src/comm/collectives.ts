@@ -9,7 +9,7 @@
 // adding and authenticating overlap, and each rank sends 2(size-1)/size of the buffer in all.
 // The rank that finishes a segment's sum sends the same bytes to all: the averaged gradients are
 // bitwise identical on every rank.
-import type { Transport } from './transport.js';
+import type { Link } from './group.js';
 
 export interface CollectivesOptions {
   /** Largest message; 4 MiB by default. */
@@ -30,7 +30,7 @@ export class Collectives {
   private op = 0;
   private readonly pieceElements: number;
 
-  constructor(private readonly transport: Transport, options: CollectivesOptions = {}) {
+  constructor(private readonly transport: Link, options: CollectivesOptions = {}) {
     this.pieceElements = Math.max(1, Math.floor((options.pieceBytes ?? DEFAULT_PIECE_BYTES) / 4));
   }
 

@@ -63,6 +63,8 @@ export class Transport {
   private readonly mailbox = new Map<string, Buffer>();
   private readonly waiters = new Map<string, Waiter>();
   private readonly lastCounter: number[];
+  /** Ranks that have ended their part of the job (parameter servers after the stop): their exit is no death. */
+  private readonly departed = new Set<number>();
   private counter = 0;
   private failure: CommError | undefined;
   private aborting = false;
@@ -141,6 +143,11 @@ export class Transport {
     this.fail(error);
   }
 
+  /** From now on, `peer` closing its connections is expected: it has finished (a parameter server told to stop). */
+  markDeparted(peer: number): void {
+    this.departed.add(peer);
+  }
+
   /** Closes the sockets, after what is queued has gone out (for up to 2 s). After a barrier, when every rank ends normally. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -189,9 +196,9 @@ export class Transport {
   }
 
   private lostConnection(peer: number): void {
-    if (this.closed || this.failure) return;
+    if (this.closed || this.failure || this.departed.has(peer)) return;
     setTimeout(() => {
-      if (this.closed || this.failure || this.aborting) return;
+      if (this.closed || this.failure || this.aborting || this.departed.has(peer)) return;
       const { host } = this.options.peers[peer]!;
       void this.abort(new CommError(`rank ${this.rank} lost rank ${peer} (${host}): its connection dropped or stopped answering heartbeats`, {
         rank: peer, host, hint: `rank ${peer} died, was killed or hangs; see its log, and the scheduler's record of ${host}`,

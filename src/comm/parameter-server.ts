@@ -1,0 +1,96 @@
+// A parameter server's life: take its shard of the variables from the first worker, serve it to
+// every worker, then once per step wait for every worker's gradients, average them (in worker
+// order, so every run adds alike), agree with the other servers on the global norm for clipping,
+// apply RMSProp and serve the new values; until every worker says stop. Then it acknowledges and
+// returns, and its process exits 0: unlike TensorFlow's servers, which never return from join().
+import { CommError } from '../errors.js';
+import { clipScale, newRmsPropState, rmspropUpdate, sumOfSquares } from '../train/rmsprop.js';
+import type { Link } from './group.js';
+import {
+  asFloat32, asFloat64, CONTROL_STOP, decodeControl, encodeFloat64, pieceCount, PsOp, receiveArray, sendArray, type ServerConfig,
+} from './ps-protocol.js';
+
+export interface ParameterServerOptions {
+  /** The transport: this server's rank is link.rank. */
+  link: Link;
+  /** Transport rank of the first worker, which configures the servers. */
+  firstWorker: number;
+  /** Called for every rank once stopping is agreed, so that their exits are not taken for deaths. */
+  markDeparted?: (rank: number) => void;
+  log?: (line: string) => void;
+}
+
+export interface ParameterServerResult {
+  steps: number;
+  shardLength: number;
+}
+
+export async function runParameterServer(options: ParameterServerOptions): Promise<ParameterServerResult> {
+  const { link, firstWorker } = options;
+  const config = JSON.parse((await link.receive(firstWorker, { op: PsOp.CONFIG, step: 0, piece: 0 })).toString()) as ServerConfig;
+  const { workers, servers, pieceElements, trainableLength, shardLength } = config;
+  const params = new Float32Array(shardLength);
+  const state = newRmsPropState(trainableLength);
+  await receiveArray(link, firstWorker, PsOp.INIT_PARAMS, 0, params, pieceElements);
+  if (config.withState) {
+    await receiveArray(link, firstWorker, PsOp.INIT_MS, 0, state.ms, pieceElements);
+    await receiveArray(link, firstWorker, PsOp.INIT_MOM, 0, state.mom, pieceElements);
+  }
+  await Promise.all(workers.map((worker) => sendArray(link, worker, PsOp.INIT_PULL, 0, params, pieceElements)));
+  options.log?.(`parameter server: ${shardLength.toLocaleString('en-US')} values (${trainableLength.toLocaleString('en-US')} trained) for ${workers.length} worker(s)`);
+
+  const mean = new Float32Array(shardLength);
+  const others = servers.filter((rank) => rank !== link.rank);
+  for (let seq = 1; ; seq++) {
+    const controls = (await Promise.all(workers.map((w) => link.receive(w, { op: PsOp.CONTROL, step: seq, piece: 0 })))).map(decodeControl);
+    const stopping = controls.filter((c) => c.kind === CONTROL_STOP).length;
+    if (stopping === workers.length) {
+      for (const rank of [...others, ...workers]) options.markDeparted?.(rank);
+      await Promise.all(workers.map((w) => link.send(w, { op: PsOp.ACK, step: seq, piece: 0 }, new Uint8Array(0))));
+      return { steps: seq - 1, shardLength };
+    }
+    const learningRate = controls[0]!.learningRate;
+    if (stopping > 0 || controls.some((c) => c.learningRate !== learningRate)) {
+      throw new CommError(`the workers disagree at step ${seq}: ${stopping > 0 ? `${stopping} of ${workers.length} stopped` : 'different learning rates'}`, {
+        rank: link.rank, hint: 'every worker must run the same steps with the same options; this is a bug if they did',
+      });
+    }
+    await sumPieces(link, workers, seq, mean, pieceElements);
+    const partial = sumOfSquares(mean, 0, trainableLength);
+    const norm = Math.sqrt(await globalSum(link, servers, others, seq, partial));
+    rmspropUpdate(params, mean, state, config.rmsprop, learningRate, clipScale(norm, config.clipNorm), trainableLength);
+    params.set(mean.subarray(trainableLength), trainableLength);
+    const stats = new Float64Array(config.statsLength);
+    for (const control of controls) for (let i = 0; i < stats.length; i++) stats[i]! += control.stats[i]! / workers.length;
+    await Promise.all(workers.map((w) => Promise.all([
+      sendArray(link, w, PsOp.PULL, seq, params, pieceElements),
+      link.send(w, { op: PsOp.REPLY, step: seq, piece: 0 }, encodeFloat64([norm, ...stats])),
+    ])));
+    if (controls[0]!.captureState) {
+      await sendArray(link, workers[0]!, PsOp.STATE_MS, seq, state.ms, pieceElements);
+      await sendArray(link, workers[0]!, PsOp.STATE_MOM, seq, state.mom, pieceElements);
+    }
+  }
+}
+
+/** mean <- the mean of every worker's PUSH, piece by piece, each summed in worker order. */
+async function sumPieces(link: Link, workers: readonly number[], seq: number, mean: Float32Array, pieceElements: number): Promise<void> {
+  const scale = 1 / workers.length;
+  await Promise.all(Array.from({ length: pieceCount(mean.length, pieceElements) }, async (_, piece) => {
+    const view = mean.subarray(piece * pieceElements, (piece + 1) * pieceElements);
+    const parts = await Promise.all(workers.map((w) => link.receive(w, { op: PsOp.PUSH, step: seq, piece })));
+    view.set(asFloat32(parts[0]!, view.length));
+    for (const part of parts.slice(1)) {
+      const values = asFloat32(part, view.length);
+      for (let i = 0; i < view.length; i++) view[i] = view[i]! + values[i]!;
+    }
+    for (let i = 0; i < view.length; i++) view[i] = view[i]! * scale;
+  }));
+}
+
+/** The sum over every server of its `value`, added in server order: the same on every server. */
+async function globalSum(link: Link, servers: readonly number[], others: readonly number[], seq: number, value: number): Promise<number> {
+  await Promise.all(others.map((s) => link.send(s, { op: PsOp.NORM, step: seq, piece: 0 }, encodeFloat64([value]))));
+  const values = await Promise.all(servers.map(async (s) => (s === link.rank ? value : asFloat64(await link.receive(s, { op: PsOp.NORM, step: seq, piece: 0 }))[0]!)));
+  return values.reduce((sum, v) => sum + v, 0);
+}

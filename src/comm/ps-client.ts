@@ -1,0 +1,121 @@
+// The worker's side of the parameter-server strategy: each step it pushes every server its shard
+// of the gradients (and moving averages), then pulls the shard's new values. The first worker
+// configures the servers and seeds them with its parameters (and a checkpoint's optimizer state);
+// finish() tells them to stop and waits until each has acknowledged.
+import type { RmsPropState } from '../train/rmsprop.js';
+import type { Link } from './group.js';
+import { gatherShard, type Placement, scatterShard, shardsOf, type Shard } from './placement.js';
+import {
+  asFloat64, CONTROL_STEP, CONTROL_STOP, encodeControl, PsOp, receiveArray, sendArray, type ServerConfig,
+} from './ps-protocol.js';
+import type { ExchangeConfig, GradientExchange, StepInput, StepOutput } from './types.js';
+
+export interface PsExchangeOptions {
+  link: Link;
+  /** Transport ranks of the servers and of the workers, in order. */
+  servers: readonly number[];
+  workers: readonly number[];
+  config: ExchangeConfig;
+  placement: Placement;
+  /** Largest message, in float32 values: 4 MiB by default. */
+  pieceElements?: number;
+  /** Called for each server once it has acknowledged the stop: its exit is then no death. */
+  markDeparted?: (rank: number) => void;
+}
+
+export class PsExchange implements GradientExchange {
+  readonly strategy = 'ps' as const;
+  readonly workers: number;
+  readonly workerIndex: number;
+  readonly shards: Shard[];
+  private readonly buffers: Float32Array[];
+  private readonly pieceElements: number;
+  private seq = 0;
+
+  constructor(private readonly options: PsExchangeOptions) {
+    this.workers = options.workers.length;
+    this.workerIndex = options.workers.indexOf(options.link.rank);
+    if (this.workerIndex < 0) throw new Error(`rank ${options.link.rank} is not a worker`);
+    const { variableLengths, trainableLength } = options.config;
+    this.shards = shardsOf(variableLengths, trainableLength, options.servers.length, options.placement);
+    this.buffers = this.shards.map((shard) => new Float32Array(shard.length));
+    this.pieceElements = options.pieceElements ?? 2 ** 20;
+  }
+
+  async start(params: Float32Array, state?: RmsPropState): Promise<void> {
+    const { link, servers, workers, config } = this.options;
+    if (this.workerIndex === 0) {
+      await Promise.all(servers.map(async (server, s) => {
+        const shard = this.shards[s]!;
+        const serverConfig: ServerConfig = {
+          shardLength: shard.length, trainableLength: shard.trainableLength, rmsprop: config.rmsprop, clipNorm: config.clipNorm,
+          statsLength: config.statsLength, pieceElements: this.pieceElements, servers: [...servers], workers: [...workers], withState: state !== undefined,
+        };
+        await link.send(server, { op: PsOp.CONFIG, step: 0, piece: 0 }, Buffer.from(JSON.stringify(serverConfig)));
+        gatherShard(params, shard, this.buffers[s]!);
+        await sendArray(link, server, PsOp.INIT_PARAMS, 0, this.buffers[s]!, this.pieceElements);
+        if (state) {
+          for (const [op, values] of [[PsOp.INIT_MS, state.ms], [PsOp.INIT_MOM, state.mom]] as const) {
+            const part = new Float32Array(shard.trainableLength);
+            gatherShard(values, shard, part);
+            await sendArray(link, server, op, 0, part, this.pieceElements);
+          }
+        }
+      }));
+    }
+    await this.pull(params, PsOp.INIT_PULL, 0);
+  }
+
+  async step(params: Float32Array, input: StepInput): Promise<StepOutput> {
+    const { link, servers } = this.options;
+    const seq = ++this.seq;
+    const captureState = input.captureState === true && this.workerIndex === 0;
+    const control = encodeControl({ kind: CONTROL_STEP, learningRate: input.learningRate, captureState, stats: Float64Array.from(input.stats) });
+    await Promise.all(servers.map((server, s) => {
+      gatherShard(input.local, this.shards[s]!, this.buffers[s]!);
+      return Promise.all([
+        link.send(server, { op: PsOp.CONTROL, step: seq, piece: 0 }, control),
+        sendArray(link, server, PsOp.PUSH, seq, this.buffers[s]!, this.pieceElements),
+      ]);
+    }));
+    const [, reply, optimizerState] = await Promise.all([
+      this.pull(params, PsOp.PULL, seq),
+      link.receive(servers[0]!, { op: PsOp.REPLY, step: seq, piece: 0 }).then(asFloat64),
+      captureState ? this.pullState(seq) : undefined,
+    ]);
+    return { gradNorm: reply[0]!, stats: Float32Array.from(reply.subarray(1)), optimizerState };
+  }
+
+  async finish(): Promise<void> {
+    const { link, servers } = this.options;
+    const seq = ++this.seq;
+    const stop = encodeControl({ kind: CONTROL_STOP, learningRate: 0, captureState: false, stats: new Float64Array(this.options.config.statsLength) });
+    await Promise.all(servers.map((server) => link.send(server, { op: PsOp.CONTROL, step: seq, piece: 0 }, stop)));
+    await Promise.all(servers.map(async (server) => {
+      await link.receive(server, { op: PsOp.ACK, step: seq, piece: 0 });
+      this.options.markDeparted?.(server);
+    }));
+  }
+
+  /** params <- every server's shard. */
+  private async pull(params: Float32Array, op: number, seq: number): Promise<void> {
+    await Promise.all(this.options.servers.map(async (server, s) => {
+      await receiveArray(this.options.link, server, op, seq, this.buffers[s]!, this.pieceElements);
+      scatterShard(this.buffers[s]!, this.shards[s]!, params);
+    }));
+  }
+
+  private async pullState(seq: number): Promise<RmsPropState> {
+    const { trainableLength } = this.options.config;
+    const state: RmsPropState = { ms: new Float32Array(trainableLength), mom: new Float32Array(trainableLength) };
+    await Promise.all(this.options.servers.map(async (server, s) => {
+      const shard = this.shards[s]!;
+      for (const [op, into] of [[PsOp.STATE_MS, state.ms], [PsOp.STATE_MOM, state.mom]] as const) {
+        const part = new Float32Array(shard.trainableLength);
+        await receiveArray(this.options.link, server, op, seq, part, this.pieceElements);
+        scatterShard(part, shard, into);
+      }
+    }));
+    return state;
+  }
+}

@@ -1,0 +1,111 @@
+// The messages between parameter servers and workers, on the transport. Ops sit far above the
+// collectives' call numbers, so both can share a transport; `step` is the exchange's own sequence
+// number (0 for the start), `piece` numbers a large array's pieces.
+//
+//   worker 0 -> server   CONFIG (JSON), INIT_PARAMS, INIT_MS, INIT_MOM        once, at start
+//   server -> worker     INIT_PULL (the shard's values)                       once, at start
+//   worker -> server     CONTROL [kind, learning rate, capture state, stats]  every step, then STOP
+//                        PUSH (the worker's gradients and moving averages for the shard)
+//   server -> server     NORM [the shard's sum of squared averaged gradients]
+//   server -> worker     PULL (the shard's new values), REPLY [grad norm, mean stats]
+//   server -> worker 0   STATE_MS, STATE_MOM                                  when asked
+//   server -> worker     ACK                                                  after STOP: it exits
+import type { Link } from './group.js';
+import type { RmsPropConfig } from '../train/rmsprop.js';
+
+const BASE = 0x50530000;
+export const PsOp = {
+  CONFIG: BASE + 1,
+  INIT_PARAMS: BASE + 2,
+  INIT_MS: BASE + 3,
+  INIT_MOM: BASE + 4,
+  INIT_PULL: BASE + 5,
+  CONTROL: BASE + 6,
+  PUSH: BASE + 7,
+  NORM: BASE + 8,
+  PULL: BASE + 9,
+  REPLY: BASE + 10,
+  STATE_MS: BASE + 11,
+  STATE_MOM: BASE + 12,
+  ACK: BASE + 13,
+} as const;
+
+/** What worker 0 tells each server at the start. */
+export interface ServerConfig {
+  /** The shard's values; the first trainableLength are trained, the rest averaged. */
+  shardLength: number;
+  trainableLength: number;
+  rmsprop: RmsPropConfig;
+  clipNorm: number;
+  statsLength: number;
+  pieceElements: number;
+  /** Transport ranks, in order. */
+  servers: number[];
+  workers: number[];
+  /** INIT_MS and INIT_MOM follow (a resumed run). */
+  withState: boolean;
+}
+
+export const CONTROL_STEP = 1;
+export const CONTROL_STOP = 0;
+
+export interface Control {
+  kind: typeof CONTROL_STEP | typeof CONTROL_STOP;
+  learningRate: number;
+  captureState: boolean;
+  stats: Float64Array;
+}
+
+export function encodeControl(control: Control): Uint8Array {
+  const values = new Float64Array(3 + control.stats.length);
+  values.set([control.kind, control.learningRate, control.captureState ? 1 : 0]);
+  values.set(control.stats, 3);
+  return new Uint8Array(values.buffer);
+}
+
+export function decodeControl(payload: Buffer): Control {
+  const values = asFloat64(payload);
+  const kind = values[0];
+  if (kind !== CONTROL_STEP && kind !== CONTROL_STOP) throw new Error(`control message of unknown kind ${kind}`);
+  return { kind, learningRate: values[1]!, captureState: values[2] === 1, stats: values.slice(3) };
+}
+
+export function encodeFloat64(values: ArrayLike<number>): Uint8Array {
+  return new Uint8Array(Float64Array.from(values).buffer);
+}
+
+export function asFloat64(payload: Buffer): Float64Array {
+  if (payload.byteLength % 8 !== 0) throw new Error(`a message of ${payload.byteLength} bytes is not float64 values`);
+  return new Float64Array(Uint8Array.prototype.slice.call(payload).buffer);
+}
+
+export function pieceCount(length: number, pieceElements: number): number {
+  return Math.max(1, Math.ceil(length / pieceElements));
+}
+
+/** Sends values in pieces of at most pieceElements (copies: values may change once this returns). */
+export async function sendArray(link: Link, to: number, op: number, step: number, values: Float32Array, pieceElements: number): Promise<void> {
+  const sends: Promise<void>[] = [];
+  for (let piece = 0; piece < pieceCount(values.length, pieceElements); piece++) {
+    const view = values.subarray(piece * pieceElements, (piece + 1) * pieceElements);
+    sends.push(link.send(to, { op, step, piece }, Buffer.from(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength))));
+  }
+  await Promise.all(sends);
+}
+
+/** into <- what sendArray sent, piece by piece as they arrive. */
+export async function receiveArray(
+  link: Link, from: number, op: number, step: number, into: Float32Array, pieceElements: number,
+): Promise<void> {
+  await Promise.all(Array.from({ length: pieceCount(into.length, pieceElements) }, async (_, piece) => {
+    const view = into.subarray(piece * pieceElements, (piece + 1) * pieceElements);
+    view.set(asFloat32(await link.receive(from, { op, step, piece }), view.length));
+  }));
+}
+
+export function asFloat32(payload: Buffer, length: number): Float32Array {
+  if (payload.byteLength !== length * 4) throw new Error(`a piece of ${payload.byteLength} bytes, expected ${length * 4}`);
+  if (payload.byteOffset % 4 === 0) return new Float32Array(payload.buffer, payload.byteOffset, length);
+  return new Float32Array(Uint8Array.prototype.slice.call(payload).buffer);
+}
+
