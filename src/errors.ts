@@ -1,7 +1,7 @@
 // One error family for everything a user can cause or meet. The CLI prints `message` (and the
 // hint) without a stack trace for these; anything else is a bug and keeps its stack.
 
-export type Phase = 'options' | 'env' | 'rendezvous' | 'cluster' | 'launch' | 'data' | 'comm';
+export type Phase = 'options' | 'env' | 'rendezvous' | 'cluster' | 'launch' | 'data' | 'comm' | 'checkpoint';
 
 export interface ErrorContext {
   phase: Phase;
@@ -86,5 +86,25 @@ export function describeRank(rank: number | undefined, host?: string): string {
 export class CommError extends HpcTrainError {
   constructor(message: string, context: Omit<ErrorContext, 'phase'> = {}) {
     super(message, { ...context, phase: 'comm' });
+  }
+}
+
+/** Saving or resuming training state: a checkpoint that cannot be written, listed or read. */
+export class CheckpointError extends HpcTrainError {
+  constructor(message: string, context: Omit<ErrorContext, 'phase'> = {}) {
+    super(message, { ...context, phase: 'checkpoint' });
+  }
+}
+
+/** A checkpoint file whose bytes cannot be trusted; resuming skips it for an older one. */
+export class CorruptCheckpointError extends CheckpointError {
+  readonly path: string;
+  /** What is wrong with it, without the file name: "truncated (...)", "checksum mismatch (...)". */
+  readonly reason: string;
+
+  constructor(path: string, reason: string, hint?: string) {
+    super(`checkpoint ${path} is unusable: ${reason}`, { hint });
+    this.path = path;
+    this.reason = reason;
   }
 }
