@@ -64,6 +64,7 @@ process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, cpus().length));
 const context: CommandContext = {
   env: process.env,
   stdout: (text) => process.stdout.write(text),
+  stdoutIsTerminal: process.stdout.isTTY === true,
   io: {
     stderr: (text) => process.stderr.write(text),
     hostname: () => hostname(),

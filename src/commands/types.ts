@@ -7,6 +7,8 @@ export interface CommandContext {
   env: Env;
   io: ProcessIo;
   stdout(text: string): void;
+  /** A terminal gets a progress bar rather than a line per step. */
+  stdoutIsTerminal?: boolean;
 }
 
 export interface Command {

@@ -72,12 +72,12 @@ export class DirectoryInput implements InputPipeline {
     return [...this.reported.values()];
   }
 
-  async *epoch(epoch: number): AsyncGenerator<Batch, void, undefined> {
+  async *epoch(epoch: number, fromStep = 0): AsyncGenerator<Batch, void, undefined> {
     const { rank, size, seed, mode, prefetch } = this.options;
     const indices = shardExamples({ count: this.dataset.examples.count, rank, size, seed, epoch, mode });
     const state: EpochState = { epoch, indices, group: {}, cursor: this.stepsPerEpoch * this.options.batchSize, bad: new Map(), failure: undefined, left: false };
     const pending: Promise<Batch | undefined>[] = [];
-    let next = 0;
+    let next = fromStep;
     try {
       for (;;) {
         // The batch asked for now, and `prefetch` more: those decode while the consumer holds it.

@@ -35,8 +35,8 @@ export class SyntheticInput implements InputPipeline {
   }
 
   /** The same batch every step; treat it as read-only. */
-  async *epoch(): AsyncGenerator<Batch, void, undefined> {
-    for (let step = 0; step < this.stepsPerEpoch; step++) yield this.batch;
+  async *epoch(_epoch = 0, fromStep = 0): AsyncGenerator<Batch, void, undefined> {
+    for (let step = fromStep; step < this.stepsPerEpoch; step++) yield this.batch;
   }
 
   async close(): Promise<void> {}

@@ -28,7 +28,8 @@ export interface InputPipeline {
   readonly stepsPerEpoch: number;
   /** Distinct bad images met so far, in the order they were met. */
   readonly badImages: readonly BadImage[];
-  epoch(epoch: number): AsyncGenerator<Batch, void, undefined>;
+  /** The batches of `epoch` from its `fromStep`-th on (a resumed run skips what it did, without decoding it). */
+  epoch(epoch: number, fromStep?: number): AsyncGenerator<Batch, void, undefined>;
   close(): Promise<void>;
 }
 

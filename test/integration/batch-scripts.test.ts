@@ -2,10 +2,11 @@
 // PBS script's mpirun path with a real PBS_NODEFILE and Open MPI, and its aprun path through the
 // aprun test double (Cray ALPS cannot be installed here).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { readStepCsv } from '../../src/metrics/csv.js';
 import { parseRankLines, parseSpecDocument } from '../helpers/cli.js';
 import { REPO, requireSlurmCluster, waitForJob } from '../helpers/slurm.js';
 
@@ -37,20 +38,29 @@ describe('batch scripts on the local Slurm cluster', function () {
     work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
   });
 
-  it('sbatch --wait slurm/train.slurm on 3 nodes trains, and every rank ends with the same weights', async () => {
-    const result = await execa('sbatch', ['--wait', '--nodes=3', `--output=${work}/slurm-%j.out`,
-      `--export=ALL,HPCTRAIN_RUN_DIR=${work}/run,HPCTRAIN_DATA=synthetic,HPCTRAIN_IMAGE_SIZE=75,HPCTRAIN_BATCH_SIZE=2,HPCTRAIN_STEPS=2,HPCTRAIN_NUM_CLASSES=10`,
-      'slurm/train.slurm'], { cwd: REPO, reject: false });
-    const jobId = /Submitted batch job (\d+)/.exec(result.stdout)?.[1];
-    const output = jobId ? readFileSync(join(work, `slurm-${jobId}.out`), 'utf8') : '';
-    assert.equal(result.exitCode, 0, `${result.stderr}\n${output}`);
-    assert.match(output, /train\.slurm: job \d+ on 3 node\(s\) \(node\[1-3\]\), train;/);
-    assert.match(output, /batch 2 per rank x 3 ranks/);
-    assert.equal(output.split('\n').filter((line) => /^step \d\/2 /.test(line)).length, 2, output);
-    const digests = [...output.matchAll(/^weights sha256=([0-9a-f]{64})$/gm)].map((m) => m[1]);
-    assert.equal(digests.length, 3, output);
-    assert.equal(new Set(digests).size, 1, output);
-  });
+  // Each strategy on 2 and 3 nodes: with ps, the first node serves and the others work.
+  for (const [nodes, strategy] of [[3, 'allreduce'], [2, 'allreduce'], [3, 'ps'], [2, 'ps']] as const) {
+    it(`sbatch --wait slurm/train.slurm on ${nodes} nodes (${strategy}) trains, every worker ends with the same weights, the outputs in the run directory`, async () => {
+      const servers = strategy === 'ps' ? 1 : 0;
+      const workers = nodes - servers;
+      const result = await execa('sbatch', ['--wait', `--nodes=${nodes}`, `--output=${work}/slurm-%j.out`,
+        `--export=ALL,HPCTRAIN_RUN_DIR=${work}/run,HPCTRAIN_DATA=synthetic,HPCTRAIN_IMAGE_SIZE=75,HPCTRAIN_BATCH_SIZE=2,HPCTRAIN_STEPS=2,` +
+          `HPCTRAIN_NUM_CLASSES=10,HPCTRAIN_STRATEGY=${strategy},HPCTRAIN_NUM_PS=${servers}`,
+        'slurm/train.slurm'], { cwd: REPO, reject: false });
+      const jobId = /Submitted batch job (\d+)/.exec(result.stdout)?.[1];
+      const output = jobId ? readFileSync(join(work, `slurm-${jobId}.out`), 'utf8') : '';
+      assert.equal(result.exitCode, 0, `${result.stderr}\n${output}`);
+      assert.match(output, new RegExp(`train\\.slurm: job \\d+ on ${nodes} node\\(s\\) \\(node\\[1-${nodes}\\]\\), train;`));
+      assert.match(output, workers > 1 ? new RegExp(`batch 2 per worker x ${workers} workers`) : /batch 2, learning rate/);
+      if (servers > 0) assert.match(output, /parameter server 0: served 2 steps/);
+      assert.equal(output.split('\n').filter((line) => /^step \d\/2 /.test(line)).length, 2, output);
+      const digests = [...output.matchAll(/^weights sha256=([0-9a-f]{64})$/gm)].map((m) => m[1]);
+      assert.equal(digests.length, workers, output);
+      assert.equal(new Set(digests).size, 1, output);
+      assert.deepEqual(readStepCsv(join(work, 'run', 'metrics.csv')).map((r) => r.step), [1, 2]);
+      assert.deepEqual(readdirSync(join(work, 'run', 'checkpoints')), ['ckpt-000000002.hpct']);
+    });
+  }
 
   it('sbatch --wait slurm/train.slurm with HPCTRAIN_COMMAND=rendezvous on 3 nodes: every rank agrees on the spec', async () => {
     const runDir = join(work, 'run');

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import '@tensorflow/tfjs-backend-cpu';
 import { tf } from '../../src/backend/tf.js';
-import { clipByGlobalNorm, setLearningRate } from '../../src/train/clip.js';
+import { clipScale, newRmsPropState, RECIPE_RMSPROP, rmspropUpdate, sumOfSquares } from '../../src/train/rmsprop.js';
 import { learningRateAt, scaledLearningRate } from '../../src/train/schedule.js';
+import { seededRandom } from '../helpers/random.js';
 
-describe('the recipe\'s learning rate and clipping', () => {
+describe('the recipe\'s learning rate, clipping and RMSProp', () => {
   before(async () => {
     await tf.setBackend('cpu');
   });
@@ -22,26 +23,35 @@ describe('the recipe\'s learning rate and clipping', () => {
     assert.equal(learningRateAt(0, { ...schedule, warmupEpochs: 0 }), 0.09);
   });
 
-  it('clips by global norm only above the limit, and measures the norm either way', () => {
-    const gradients = { a: tf.tensor1d([3, 0]), b: tf.tensor1d([0, 4]) };
-    const kept = clipByGlobalNorm(gradients, 10);
-    assert.equal(kept.norm, 5);
-    assert.equal(kept.gradients, gradients);
-    const clipped = clipByGlobalNorm(gradients, 2);
-    assert.equal(clipped.norm, 5);
-    assert.deepEqual([...clipped.gradients.a!.dataSync()].map((v) => +v.toFixed(6)), [1.2, 0]);
-    assert.deepEqual([...clipped.gradients.b!.dataSync()].map((v) => +v.toFixed(6)), [0, 1.6]);
-    assert.ok(gradients.a.isDisposed, 'the unclipped gradients are freed');
+  it('clips by global norm only above the limit: the factor tf.clip_by_global_norm applies', () => {
+    const gradients = Float32Array.of(3, 0, 0, 4, 100);
+    const norm = Math.sqrt(sumOfSquares(gradients, 0, 4));
+    assert.equal(norm, 5, 'the norm covers [start, end) only');
+    assert.equal(clipScale(norm, 10), 1);
+    assert.equal(clipScale(norm, 2), 2 / 5);
+    assert.equal(clipScale(norm, 0), 1, 'a limit of 0 does not clip');
+    assert.equal(clipScale(Number.NaN, 2), 1, 'a NaN norm is left for the loss check to report');
   });
 
-  it('changes the rate tf.train.rmsprop applies', () => {
-    const x = tf.variable(tf.tensor1d([1]));
-    const optimizer = tf.train.rmsprop(0.1, 0.9, 0, 1.0);
-    setLearningRate(optimizer, 0);
-    optimizer.applyGradients({ [x.name]: tf.tensor1d([1]) });
-    assert.equal(x.dataSync()[0], 1, 'a rate of 0 moves nothing');
-    setLearningRate(optimizer, 0.1);
-    optimizer.applyGradients({ [x.name]: tf.tensor1d([1]) });
-    assert.ok(x.dataSync()[0]! < 1);
+  it('updates as tf.train.rmsprop(lr, 0.9, 0.9, 1.0) does, step after step, with changing rates and a clipping factor', () => {
+    const start = [0.5, -1.25, 2, 0.001];
+    const x = tf.variable(tf.tensor1d(start));
+    const optimizer = tf.train.rmsprop(0.1, 0.9, 0.9, 1.0);
+    const params = Float32Array.from(start);
+    const state = newRmsPropState(start.length);
+    const random = seededRandom(9);
+    for (let step = 0; step < 8; step++) {
+      const rate = 0.01 * (step + 1);
+      const scale = step % 3 === 0 ? 0.5 : 1;
+      const gradient = Float32Array.from(start, () => random() * 4 - 2);
+      (optimizer as unknown as { learningRate: number }).learningRate = rate;
+      optimizer.applyGradients({ [x.name]: tf.mul(tf.tensor1d(gradient), scale) as tf.Tensor1D });
+      rmspropUpdate(params, gradient, state, RECIPE_RMSPROP, rate, scale);
+    }
+    const expected = x.dataSync();
+    params.forEach((value, i) => assert.ok(Math.abs(value - expected[i]!) < 1e-6, `value ${i}: ${value} against tfjs's ${expected[i]}`));
+    assert.ok(Math.abs(params[0]! - start[0]!) > 1e-3, 'the updates moved nothing');
+    optimizer.dispose();
+    x.dispose();
   });
 });

@@ -1,0 +1,161 @@
+// What the first worker keeps of a run, all under its run directory: metrics.csv (a row per step,
+// on disk before the next step starts), checkpoints/ (atomic, checksummed, the newest K kept;
+// written in the background while training goes on), summary.json at the end; and on stdout a
+// line per step with throughput and ETA, or a progress bar on a terminal. A resume takes the
+// newest valid checkpoint, skipping corrupt ones, and drops the CSV rows after it.
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { loadNewestCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointState } from '../checkpoint/checkpoint.js';
+import { CheckpointError } from '../errors.js';
+import { StepCsv, type StepRecord } from '../metrics/csv.js';
+import { Progress } from '../metrics/progress.js';
+import { formatSummary, summarize, writeSummaryJson, type RunSummary } from '../metrics/summary.js';
+import { layoutSignature, type ParameterLayout } from './parameters.js';
+import type { RmsPropState } from './rmsprop.js';
+
+export interface RunRecordsOptions {
+  runDir: string;
+  /** 'auto': the newest valid checkpoint in the run directory, if any; 'never'; or a checkpoint file. */
+  resume: string;
+  keepCheckpoints: number;
+  /** 0: not by steps. */
+  checkpointEverySteps: number;
+  /** 0: not by time. */
+  checkpointEveryMinutes: number;
+  /** Stored in every checkpoint, and compared on a resume: what the run was. */
+  meta: Record<string, unknown>;
+  maxSteps: number;
+  globalBatch: number;
+  /** Print a step line every N steps (not on a terminal, which gets a progress bar). */
+  logEvery: number;
+  terminal: boolean;
+  stdout(text: string): void;
+  log(line: string): void;
+}
+
+export interface Resumed {
+  step: number;
+  weights: Float32Array;
+  state: RmsPropState;
+  ema: Float32Array | undefined;
+}
+
+export class RunRecords {
+  readonly checkpointDir: string;
+  readonly csvPath: string;
+  readonly summaryPath: string;
+  private csv: StepCsv | undefined;
+  private progress: Progress | undefined;
+  private readonly rows: StepRecord[] = [];
+  private lastCheckpointAt = performance.now();
+  private writing: Promise<void> = Promise.resolve();
+  private checkpointFailure: unknown;
+  private layoutDigest = '';
+
+  constructor(private readonly options: RunRecordsOptions) {
+    this.checkpointDir = join(options.runDir, 'checkpoints');
+    this.csvPath = join(options.runDir, 'metrics.csv');
+    this.summaryPath = join(options.runDir, 'summary.json');
+  }
+
+  /** The checkpoint to start from, checked against this model, or undefined for a fresh start. */
+  async resume(layout: ParameterLayout): Promise<Resumed | undefined> {
+    this.layoutDigest = createHash('sha256').update(layoutSignature(layout)).digest('hex');
+    const { resume, log } = this.options;
+    if (resume === 'never') return undefined;
+    const found = resume === 'auto'
+      ? await loadNewestCheckpoint(this.checkpointDir, log)
+      : { state: await readCheckpoint(resume), path: resume };
+    if (!found) return undefined;
+    const { state, path } = found;
+    if (state.meta.layout !== this.layoutDigest) {
+      throw new CheckpointError(`${path} holds another model's variables (different layers, classes or auxiliary head)`, {
+        hint: 'resume with the same --num-classes, --aux-logits and data, or start afresh with --resume never or another --run-dir',
+      });
+    }
+    for (const key of ['globalBatch', 'seed', 'strategy'] as const) {
+      if (state.meta[key] !== this.options.meta[key]) log(`note: ${path} was written with ${key} ${String(state.meta[key])}, this run has ${String(this.options.meta[key])}`);
+    }
+    const array = (name: string): Float32Array => {
+      const values = state.arrays[name];
+      if (!values) throw new CheckpointError(`${path} has no "${name}"`, { hint: 'it was not written by this version of hpctrain' });
+      return values;
+    };
+    log(`resuming from ${path}: step ${state.step}`);
+    return {
+      step: state.step, weights: array('weights'), state: { ms: array('rmsprop.ms'), mom: array('rmsprop.mom') }, ema: state.arrays.ema,
+    };
+  }
+
+  begin(startStep: number): void {
+    this.csv = StepCsv.open(this.csvPath, { resumeStep: startStep });
+    this.progress = new Progress({ totalSteps: this.options.maxSteps, startStep });
+  }
+
+  /** After `step` steps: a checkpoint every so many steps or minutes, and at the end. */
+  checkpointDue(step: number, maxSteps: number): boolean {
+    const { checkpointEverySteps: steps, checkpointEveryMinutes: minutes } = this.options;
+    return step === maxSteps || (steps > 0 && step % steps === 0) || (minutes > 0 && performance.now() - this.lastCheckpointAt >= minutes * 60_000);
+  }
+
+  step(record: StepRecord): void {
+    this.rows.push(record);
+    this.csv?.write(record);
+    const progress = this.progress!;
+    progress.update(record.step, this.options.globalBatch);
+    if (this.options.terminal) {
+      this.options.stdout(`\r${progress.bar(30)}${record.step === this.options.maxSteps ? '\n' : ''}`);
+    } else if (record.step % this.options.logEvery === 0 || record.step === this.options.maxSteps) {
+      this.options.stdout(
+        `step ${record.step}/${this.options.maxSteps} epoch ${record.epoch.toFixed(2)} loss=${record.loss.toFixed(4)} top1=${record.top1.toFixed(3)} ` +
+          `lr=${record.learningRate.toPrecision(4)} grad_norm=${record.gradNorm.toFixed(3)} img_per_s=${record.imagesPerSecond.toFixed(2)} ` +
+          `data_ms=${record.dataMs.toFixed(0)} compute_ms=${record.computeMs.toFixed(0)} comm_ms=${record.commMs.toFixed(0)} ` +
+          `slowest=rank${record.slowestRank}:${record.slowestStepMs.toFixed(0)}ms eta=${progress.line().split('ETA ')[1] ?? '--'}\n`,
+      );
+    }
+  }
+
+  /** Starts writing a checkpoint of this step (copies: training goes on meanwhile); one at a time. */
+  checkpoint(step: number, params: Float32Array, state: RmsPropState, ema: Float32Array | undefined): void {
+    this.lastCheckpointAt = performance.now();
+    const checkpoint: CheckpointState = {
+      step,
+      meta: { ...this.options.meta, layout: this.layoutDigest, step, writtenAt: new Date().toISOString() },
+      arrays: { weights: params.slice(), 'rmsprop.ms': state.ms, 'rmsprop.mom': state.mom, ...(ema ? { ema: ema.slice() } : {}) },
+    };
+    this.writing = this.writing.then(async () => {
+      try {
+        const path = await writeCheckpoint(this.checkpointDir, checkpoint, { keep: this.options.keepCheckpoints });
+        this.options.log(`checkpoint ${path}`);
+        this.checkpointFailure = undefined;
+      } catch (error) {
+        // Training goes on; the last one must succeed (flush() throws).
+        this.checkpointFailure = error;
+        this.options.log(`checkpoint of step ${step} FAILED: ${(error as Error).message}`);
+      }
+    });
+  }
+
+  /** Waits for the checkpoint being written; throws if the last one failed. Closes the CSV. */
+  async flush(): Promise<void> {
+    await this.writing;
+    this.csv?.close();
+    if (this.checkpointFailure) {
+      throw new CheckpointError(`the last checkpoint could not be written to ${this.checkpointDir}`, {
+        cause: this.checkpointFailure, hint: 'is the file system full or read-only? the metrics up to the last step are in metrics.csv',
+      });
+    }
+  }
+
+  /** The summary of this process's steps (and whatever the caller adds), printed and written as JSON. */
+  finish(extra: Record<string, unknown>): RunSummary {
+    const summary = summarize(this.rows, { ...extra, runDir: this.options.runDir, metrics: this.csvPath, checkpoints: this.checkpointDir });
+    writeSummaryJson(this.summaryPath, summary);
+    return summary;
+  }
+
+  static format(summary: RunSummary): string[] {
+    return formatSummary(summary);
+  }
+}
