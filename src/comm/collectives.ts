@@ -10,6 +10,7 @@
 // The rank that finishes a segment's sum sends the same bytes to all: the averaged gradients are
 // bitwise identical on every rank.
 import type { Link } from './group.js';
+import { addDivideInto, addInto } from './sum-kernels.js';
 
 export interface CollectivesOptions {
   /** Largest message; 4 MiB by default. */
@@ -53,25 +54,30 @@ export class Collectives {
     await Promise.all(this.piecesOf(data.length, size).map(async (piece) => {
       const view = data.subarray(piece.start, piece.end);
       // Reduce-scatter, steps 0..size-2: the piece starts at rank `segment` and is finished
-      // (summed and divided) `hops` = size-1 ranks further on. Partial sums are written straight
-      // into the buffer that is sent; only the finished piece is written into `data`.
+      // (summed and divided) `hops` = size-1 ranks further on. Each rank adds its values into the
+      // buffer it received and sends that buffer on: no buffer is allocated or copied here.
       const hops = ringDistance(piece.segment, rank);
       if (hops === 0) {
-        await this.transport.send(next, { op, step: 0, piece: piece.id }, copyBytes(view));
+        // Sent straight from `data`, without a copy: this rank writes into the piece only once
+        // the finished piece has come round, which cannot happen before `next` has read all of
+        // it. (After a failed allreduce ZeroMQ may still be sending it; the job is ending then.)
+        await this.transport.send(next, { op, step: 0, piece: piece.id }, bytesOf(view));
       } else {
         const incoming = asFloats(await this.transport.receive(prev, { op, step: hops - 1, piece: piece.id }), view.length);
         if (hops < size - 1) {
-          await this.transport.send(next, { op, step: hops, piece: piece.id }, sumBytes(view, incoming));
+          addInto(incoming, view);
+          await this.transport.send(next, { op, step: hops, piece: piece.id }, bytesOf(incoming));
         } else {
           // Allgather, steps size-1..2size-3: the finished piece goes round from here.
-          await this.transport.send(next, { op, step: size - 1, piece: piece.id }, finishInto(view, incoming, 1 / size));
+          addDivideInto(incoming, view, size, view);
+          await this.transport.send(next, { op, step: size - 1, piece: piece.id }, bytesOf(incoming));
           return;
         }
       }
       const round = ringDistance((piece.segment + size - 1) % size, rank);
       const finished = await this.transport.receive(prev, { op, step: size - 2 + round, piece: piece.id });
       view.set(asFloats(finished, view.length));
-      // Received buffers are never written to: pass it on as it came.
+      // Received buffers are never written to once sent: pass it on as it came.
       if (round < size - 1) await this.transport.send(next, { op, step: size - 1 + round, piece: piece.id }, finished);
     }));
   }
@@ -125,22 +131,7 @@ function asFloats(payload: Buffer, length: number): Float32Array {
   return new Float32Array(Uint8Array.prototype.slice.call(payload).buffer);
 }
 
-/** local + incoming, in a new buffer to send. */
-function sumBytes(local: Float32Array, incoming: Float32Array): Buffer {
-  const bytes = Buffer.allocUnsafe(local.byteLength);
-  const sum = new Float32Array(bytes.buffer, bytes.byteOffset, local.length);
-  for (let i = 0; i < local.length; i++) sum[i] = local[i]! + incoming[i]!;
-  return bytes;
-}
-
-/** local <- (local + incoming) * scale, and the same values in a new buffer to send. */
-function finishInto(local: Float32Array, incoming: Float32Array, scale: number): Buffer {
-  const bytes = Buffer.allocUnsafe(local.byteLength);
-  const out = new Float32Array(bytes.buffer, bytes.byteOffset, local.length);
-  for (let i = 0; i < local.length; i++) {
-    const value = Math.fround(local[i]! + incoming[i]!) * scale;
-    local[i] = value;
-    out[i] = value;
-  }
-  return bytes;
+/** The bytes of `values`, without a copy. */
+function bytesOf(values: Float32Array): Buffer {
+  return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
 }
