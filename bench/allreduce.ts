@@ -9,6 +9,7 @@ import { BenchError, findFreePorts, median, PEER_PYTHON, whyNoPythonPeer, parseC
 
 const DEFAULT_CSV = fileURLToPath(new URL('../../bench/results/allreduce.csv', import.meta.url));
 const WORKER = fileURLToPath(new URL('./allreduce-worker.js', import.meta.url));
+const PS_WORKER = fileURLToPath(new URL('./ps-exchange-worker.js', import.meta.url));
 const PEER_SCRIPT = fileURLToPath(new URL('../../bench/peers/torch_allreduce.py', import.meta.url));
 const PYTHON = PEER_PYTHON;
 /** Inception-V3's trainable weights (23,833,568 floats with its 1000-class head) as bytes. */
@@ -24,7 +25,9 @@ line per figure:
   allreduce n=N bytes=B impl=I ms=T busbw_GBps=G
 ms is the median of the timed repeats, each after a one-value allreduce that lines the ranks up;
 bus bandwidth is B * 2(N-1)/N / ms, what each rank sends (NCCL's definition). impl is
-hpctrain-ring (authenticated with Poly1305, 4 MiB pieces) or torch-gloo (PyTorch 1.13 from
+hpctrain-ring (authenticated with Poly1305, 4 MiB pieces), hpctrain-ps (the parameter-server
+strategy's whole step exchange with N workers and 1 server: push, the server's mean and RMSProp
+update, pull; the same bus-bandwidth formula, for comparison) or torch-gloo (PyTorch 1.13 from
 Debian's python3-torch, ${PYTHON}; skipped with the reason when it cannot import torch).
 Closing lines compare the two at each N and size.
 
@@ -34,6 +37,7 @@ Options:
   --warmup N       untimed allreduces per size                               [1]
   --repeats N      timed allreduces per size                                 [5]
   --no-peer        do not run torch.distributed
+  --no-ps          do not run the parameter-server exchange
   --csv PATH       where to write the CSV (n, bytes, impl, ms, busbw_GBps, repeats, date)
                    [bench/results/allreduce.csv]
   -h, --help       this text
@@ -49,7 +53,7 @@ interface Row {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const args = minimist(argv, { string: ['ranks', 'sizes', 'warmup', 'repeats', 'csv'], boolean: ['help', 'peer'], alias: { h: 'help' }, default: { peer: true }, unknown: rejectUnknown });
+  const args = minimist(argv, { string: ['ranks', 'sizes', 'warmup', 'repeats', 'csv'], boolean: ['help', 'peer', 'ps'], alias: { h: 'help' }, default: { peer: true, ps: true }, unknown: rejectUnknown });
   if (args.help) {
     process.stdout.write(HELP);
     return 0;
@@ -65,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
   const rows: Row[] = [];
   for (const n of ranks) {
     rows.push(...await runOurs(n, sizes, warmup, repeats));
+    if (args.ps) rows.push(...await runPs(n, sizes, warmup, repeats));
     if (!peerSkip) rows.push(...await runPeer(n, sizes, warmup, repeats));
   }
   for (const n of ranks) {
@@ -96,6 +101,15 @@ async function runOurs(n: number, sizes: number[], warmup: number, repeats: numb
   const results = await Promise.all(children);
   checkExits('hpctrain-ring', n, results);
   return report(n, 'hpctrain-ring', String(results[0]!.stdout), repeats);
+}
+
+/** n workers and one parameter server: the whole step exchange (push, the server's mean and RMSProp update, pull). */
+async function runPs(n: number, sizes: number[], warmup: number, repeats: number): Promise<Row[]> {
+  const base = await findFreePorts(`ps ${process.pid} n=${n}`, n + 1);
+  const children = Array.from({ length: n + 1 }, (_, rank) => execa('node', [PS_WORKER, String(rank), String(n + 1), '1', String(base), sizes.join(','), String(warmup), String(repeats)], { reject: false, timeout: 1_800_000 }));
+  const results = await Promise.all(children);
+  checkExits('hpctrain-ps', n, results);
+  return report(n, 'hpctrain-ps', String(results[1]!.stdout), repeats);
 }
 
 async function runPeer(n: number, sizes: number[], warmup: number, repeats: number): Promise<Row[]> {

@@ -9,6 +9,7 @@ import type { Link } from './group.js';
 import {
   asFloat32, asFloat64, CONTROL_STOP, decodeControl, encodeFloat64, pieceCount, PsOp, receiveArray, sendArray, type ServerConfig,
 } from './ps-protocol.js';
+import { addInto } from './sum-kernels.js';
 
 export interface ParameterServerOptions {
   /** The transport: this server's rank is link.rank. */
@@ -75,16 +76,14 @@ export async function runParameterServer(options: ParameterServerOptions): Promi
 
 /** mean <- the mean of every worker's PUSH, piece by piece, each summed in worker order. */
 async function sumPieces(link: Link, workers: readonly number[], seq: number, mean: Float32Array, pieceElements: number): Promise<void> {
-  const scale = 1 / workers.length;
+  const count = workers.length;
   await Promise.all(Array.from({ length: pieceCount(mean.length, pieceElements) }, async (_, piece) => {
     const view = mean.subarray(piece * pieceElements, (piece + 1) * pieceElements);
     const parts = await Promise.all(workers.map((w) => link.receive(w, { op: PsOp.PUSH, step: seq, piece })));
     view.set(asFloat32(parts[0]!, view.length));
-    for (const part of parts.slice(1)) {
-      const values = asFloat32(part, view.length);
-      for (let i = 0; i < view.length; i++) view[i] = view[i]! + values[i]!;
-    }
-    for (let i = 0; i < view.length; i++) view[i] = view[i]! * scale;
+    for (const part of parts.slice(1)) addInto(view, asFloat32(part, view.length));
+    // The float32 sum divided by the count, correctly rounded, as the ring allreduce finishes it.
+    if (count > 1) for (let i = 0; i < view.length; i++) view[i] = view[i]! / count;
   }));
 }
 

@@ -10,7 +10,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'backend', type: 'string', env: 'HPCTRAIN_BACKEND', default: 'auto', choices: BACKEND_CHOICES, valueName: 'NAME',
     describe: 'tensor backend; auto takes tfjs-node-gpu (with a GPU), tfjs-node, wasm, cpu: the first that works' },
   { name: 'data', type: 'string', env: 'HPCTRAIN_DATA', default: 'synthetic', valueName: 'synthetic|DIR',
-    describe: 'ImageNet as train/<wnid>/*.JPEG (+ val/) or TFRecord shards (train-00000-of-01024, validation-*), or random images' },
+    describe: 'ImageNet as train/<wnid>/*.JPEG (+ validation/ or val/) or TFRecord shards (train-00000-of-01024, validation-*), or random images' },
   ...MODEL_OPTIONS,
   { name: 'batch-size', type: 'integer', env: 'HPCTRAIN_BATCH_SIZE', default: 8, min: 1, valueName: 'B', describe: 'images per step and worker' },
   { name: 'steps', type: 'integer', env: 'HPCTRAIN_STEPS', default: 0, min: 0, valueName: 'N', describe: 'stop after N steps in all (0: run --epochs)' },

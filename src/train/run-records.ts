@@ -89,8 +89,10 @@ export class RunRecords {
   }
 
   begin(startStep: number): void {
+    const { maxSteps, log } = this.options;
+    if (startStep >= maxSteps) log(`the checkpoint is at step ${startStep}, at or past the last step (${maxSteps}): nothing to train`);
     this.csv = StepCsv.open(this.csvPath, { resumeStep: startStep });
-    this.progress = new Progress({ totalSteps: this.options.maxSteps, startStep });
+    this.progress = new Progress({ totalSteps: maxSteps, startStep: Math.min(startStep, maxSteps) });
   }
 
   /** After `step` steps: a checkpoint every so many steps or minutes, and at the end. */

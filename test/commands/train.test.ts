@@ -88,6 +88,12 @@ describe('hpctrain train (real processes)', function () {
     assert.equal(digestsOf(resumed.stdout).get('0'), uninterrupted, 'the resumed run ended elsewhere');
     assert.equal(digestsOf(resumed.stdout).get('1'), uninterrupted);
     assert.deepEqual(readStepCsv(join(runDir, 'metrics.csv')).map((r) => r.step), [1, 2, 3, 4], 'the CSV holds each step once');
+    // Once more: the newest checkpoint is at the last step, so there is nothing left to train.
+    const again = await runCli(args);
+    assert.equal(again.exitCode, 0, again.stderr);
+    assert.match(again.stderr, /at or past the last step \(4\): nothing to train/);
+    assert.doesNotMatch(again.stdout, / step \d\/4 /);
+    assert.equal(digestsOf(again.stdout).get('1'), uninterrupted);
   });
 
   it('when a parameter server is killed mid-training, every worker exits non-zero within 30 s, naming it', async () => {
