@@ -6,7 +6,8 @@
 // the plain loops this replaces.
 //
 // f32x4.add and f32x4.div round as scalar float32 arithmetic does, so the results are those of
-// Math.fround(a + b) and Math.fround(s / n), and the same on every machine.
+// Math.fround(a + b) and Math.fround(s / n) (a NaN's payload bits may differ; every rank takes
+// the finishing rank's bytes, so replicas stay identical even then).
 
 /** Values per chunk; a multiple of 4. */
 const CHUNK = 16_384;
