@@ -7,7 +7,7 @@ import { CommError } from '../errors.js';
 import { clipScale, newRmsPropState, rmspropUpdate, sumOfSquares } from '../train/rmsprop.js';
 import type { Link } from './group.js';
 import {
-  asFloat32, asFloat64, CONTROL_STOP, decodeControl, encodeFloat64, pieceCount, PsOp, receiveArray, sendArray, type ServerConfig,
+  asFloat32, asFloat64, CONTROL_STOP, decodeControl, encodeFloat64, pieceCount, PsOp, receiveArray, sendArray, sendPiece, type ServerConfig,
 } from './ps-protocol.js';
 import { addInto } from './sum-kernels.js';
 
@@ -59,14 +59,25 @@ export async function runParameterServer(options: ParameterServerOptions): Promi
     await sumPieces(link, workers, seq, mean, pieceElements);
     const partial = sumOfSquares(mean, 0, trainableLength);
     const norm = Math.sqrt(await globalSum(link, servers, others, seq, partial));
-    rmspropUpdate(params, mean, state, config.rmsprop, learningRate, clipScale(norm, config.clipNorm), trainableLength);
-    params.set(mean.subarray(trainableLength), trainableLength);
     const stats = new Float64Array(config.statsLength);
     for (const control of controls) for (let i = 0; i < stats.length; i++) stats[i]! += control.stats[i]! / workers.length;
-    await Promise.all(workers.map((w) => Promise.all([
-      sendArray(link, w, PsOp.PULL, seq, params, pieceElements),
-      link.send(w, { op: PsOp.REPLY, step: seq, piece: 0 }, encodeFloat64([norm, ...stats])),
-    ])));
+    const sends = workers.map((w) => link.send(w, { op: PsOp.REPLY, step: seq, piece: 0 }, encodeFloat64([norm, ...stats])));
+    // Piece by piece, each sent as soon as it is updated, so that the sending overlaps the updating.
+    const scale = clipScale(norm, config.clipNorm);
+    for (let piece = 0; piece < pieceCount(shardLength, pieceElements); piece++) {
+      const start = piece * pieceElements;
+      const end = Math.min(start + pieceElements, shardLength);
+      const trainedEnd = Math.min(end, trainableLength);
+      if (start < trainedEnd) {
+        const piecesState = { ms: state.ms.subarray(start, trainedEnd), mom: state.mom.subarray(start, trainedEnd) };
+        rmspropUpdate(params.subarray(start, trainedEnd), mean.subarray(start, trainedEnd), piecesState, config.rmsprop, learningRate, scale);
+      }
+      if (end > trainableLength) params.set(mean.subarray(Math.max(start, trainableLength), end), Math.max(start, trainableLength));
+      for (const w of workers) sends.push(sendPiece(link, w, PsOp.PULL, seq, params, piece, pieceElements));
+      // Lets the transport hand this piece to ZeroMQ before the next is computed.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(sends);
     if (controls[0]!.captureState) {
       await sendArray(link, workers[0]!, PsOp.STATE_MS, seq, state.ms, pieceElements);
       await sendArray(link, workers[0]!, PsOp.STATE_MOM, seq, state.mom, pieceElements);

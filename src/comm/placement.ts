@@ -71,3 +71,25 @@ export function scatterShard(values: Float32Array, shard: Shard, flat: Float32Ar
     at += length;
   }
 }
+
+export interface ShardRun {
+  /** Where the run starts in the flat vector. */
+  flat: number;
+  /** Where it starts in the shard. */
+  at: number;
+  length: number;
+}
+
+/** The runs of the flat vector that shard positions [from, to) stand for, in order. */
+export function shardRuns(shard: Shard, from: number, to: number): ShardRun[] {
+  const runs: ShardRun[] = [];
+  let at = 0;
+  for (const { start, length } of shard.ranges) {
+    const lo = Math.max(from, at);
+    const hi = Math.min(to, at + length);
+    if (lo < hi) runs.push({ flat: start + lo - at, at: lo, length: hi - lo });
+    at += length;
+    if (at >= to) break;
+  }
+  return runs;
+}

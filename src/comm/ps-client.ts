@@ -4,9 +4,9 @@
 // finish() tells them to stop and waits until each has acknowledged.
 import type { RmsPropState } from '../train/rmsprop.js';
 import type { Link } from './group.js';
-import { gatherShard, type Placement, scatterShard, shardsOf, type Shard } from './placement.js';
+import { gatherShard, type Placement, scatterShard, shardRuns, shardsOf, type Shard } from './placement.js';
 import {
-  asFloat64, CONTROL_STEP, CONTROL_STOP, encodeControl, PsOp, receiveArray, sendArray, type ServerConfig,
+  asFloat32, asFloat64, CONTROL_STEP, CONTROL_STOP, encodeControl, pieceCount, PsOp, receiveArray, sendArray, type ServerConfig,
 } from './ps-protocol.js';
 import type { ExchangeConfig, GradientExchange, StepInput, StepOutput } from './types.js';
 
@@ -71,13 +71,10 @@ export class PsExchange implements GradientExchange {
     const seq = ++this.seq;
     const captureState = input.captureState === true && this.workerIndex === 0;
     const control = encodeControl({ kind: CONTROL_STEP, learningRate: input.learningRate, captureState, stats: Float64Array.from(input.stats) });
-    await Promise.all(servers.map((server, s) => {
-      gatherShard(input.local, this.shards[s]!, this.buffers[s]!);
-      return Promise.all([
-        link.send(server, { op: PsOp.CONTROL, step: seq, piece: 0 }, control),
-        sendArray(link, server, PsOp.PUSH, seq, this.buffers[s]!, this.pieceElements),
-      ]);
-    }));
+    await Promise.all(servers.map((server, s) => Promise.all([
+      link.send(server, { op: PsOp.CONTROL, step: seq, piece: 0 }, control),
+      ...this.pushPieces(server, s, input.local, seq),
+    ])));
     const [, reply, optimizerState] = await Promise.all([
       this.pull(params, PsOp.PULL, seq),
       link.receive(servers[0]!, { op: PsOp.REPLY, step: seq, piece: 0 }).then(asFloat64),
@@ -97,11 +94,41 @@ export class PsExchange implements GradientExchange {
     }));
   }
 
-  /** params <- every server's shard. */
+  /**
+   * Sends server s its shard of `local`, piece by piece: a piece that is one run of the flat
+   * vector goes out as it is, without a copy (local is not written again before the server has
+   * read it: the next step comes after this one's pull); others are gathered first.
+   */
+  private pushPieces(server: number, s: number, local: Float32Array, seq: number): Promise<void>[] {
+    const shard = this.shards[s]!;
+    const buffer = this.buffers[s]!;
+    const sends: Promise<void>[] = [];
+    for (let piece = 0; piece < pieceCount(shard.length, this.pieceElements); piece++) {
+      const from = piece * this.pieceElements;
+      const runs = shardRuns(shard, from, Math.min(from + this.pieceElements, shard.length));
+      let view: Float32Array;
+      if (runs.length === 1) {
+        view = local.subarray(runs[0]!.flat, runs[0]!.flat + runs[0]!.length);
+      } else {
+        for (const run of runs) buffer.set(local.subarray(run.flat, run.flat + run.length), run.at);
+        view = buffer.subarray(from, from + runs.reduce((sum, run) => sum + run.length, 0));
+      }
+      sends.push(this.options.link.send(server, { op: PsOp.PUSH, step: seq, piece }, new Uint8Array(view.buffer, view.byteOffset, view.byteLength)));
+    }
+    return sends;
+  }
+
+  /** params <- every server's shard, each piece put in its places as it arrives. */
   private async pull(params: Float32Array, op: number, seq: number): Promise<void> {
-    await Promise.all(this.options.servers.map(async (server, s) => {
-      await receiveArray(this.options.link, server, op, seq, this.buffers[s]!, this.pieceElements);
-      scatterShard(this.buffers[s]!, this.shards[s]!, params);
+    const { link, servers } = this.options;
+    await Promise.all(servers.map((server, s) => {
+      const shard = this.shards[s]!;
+      return Promise.all(Array.from({ length: pieceCount(shard.length, this.pieceElements) }, async (_, piece) => {
+        const from = piece * this.pieceElements;
+        const to = Math.min(from + this.pieceElements, shard.length);
+        const values = asFloat32(await link.receive(server, { op, step: seq, piece }), to - from);
+        for (const run of shardRuns(shard, from, to)) params.set(values.subarray(run.at - from, run.at - from + run.length), run.flat);
+      }));
     }));
   }
 

@@ -83,14 +83,22 @@ export function pieceCount(length: number, pieceElements: number): number {
   return Math.max(1, Math.ceil(length / pieceElements));
 }
 
-/** Sends values in pieces of at most pieceElements (copies: values may change once this returns). */
+/**
+ * Sends values in pieces of at most pieceElements, without copying: ZeroMQ reads them after this
+ * returns, so they must not change until the receiver has them all. The protocol sees to that:
+ * every array is overwritten only after a message that its receiver sends once it has read it
+ * whole (a server's pull after every push; a worker's next push after the pull).
+ */
 export async function sendArray(link: Link, to: number, op: number, step: number, values: Float32Array, pieceElements: number): Promise<void> {
   const sends: Promise<void>[] = [];
-  for (let piece = 0; piece < pieceCount(values.length, pieceElements); piece++) {
-    const view = values.subarray(piece * pieceElements, (piece + 1) * pieceElements);
-    sends.push(link.send(to, { op, step, piece }, Buffer.from(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength))));
-  }
+  for (let piece = 0; piece < pieceCount(values.length, pieceElements); piece++) sends.push(sendPiece(link, to, op, step, values, piece, pieceElements));
   await Promise.all(sends);
+}
+
+/** One piece of sendArray's, on its own (a server sends each piece as soon as it is updated). */
+export function sendPiece(link: Link, to: number, op: number, step: number, values: Float32Array, piece: number, pieceElements: number): Promise<void> {
+  const view = values.subarray(piece * pieceElements, (piece + 1) * pieceElements);
+  return link.send(to, { op, step, piece }, new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
 }
 
 /** into <- what sendArray sent, piece by piece as they arrive. */

@@ -1,7 +1,7 @@
 // Where the parameter servers' variables go: by size (greedy, largest first) or round-robin, whole
 // variables, every value exactly once, and the trainable part first in every shard.
 import assert from 'node:assert/strict';
-import { gatherShard, placeVariables, scatterShard, shardsOf } from '../../src/comm/placement.js';
+import { gatherShard, placeVariables, scatterShard, shardRuns, shardsOf } from '../../src/comm/placement.js';
 
 describe('placing variables on parameter servers', () => {
   it('by size balances the load: the largest variables spread first', () => {
@@ -51,5 +51,13 @@ describe('placing variables on parameter servers', () => {
         assert.deepEqual(back, flat);
       }
     }
+  });
+
+  it('names the runs of the flat vector behind any stretch of a shard', () => {
+    const shard = { ranges: [{ start: 10, length: 5 }, { start: 30, length: 3 }, { start: 40, length: 4 }], length: 12, trainableLength: 8 };
+    assert.deepEqual(shardRuns(shard, 0, 12), [{ flat: 10, at: 0, length: 5 }, { flat: 30, at: 5, length: 3 }, { flat: 40, at: 8, length: 4 }]);
+    assert.deepEqual(shardRuns(shard, 3, 9), [{ flat: 13, at: 3, length: 2 }, { flat: 30, at: 5, length: 3 }, { flat: 40, at: 8, length: 1 }]);
+    assert.deepEqual(shardRuns(shard, 6, 7), [{ flat: 31, at: 6, length: 1 }]);
+    assert.deepEqual(shardRuns(shard, 12, 12), []);
   });
 });
