@@ -59,9 +59,13 @@ export async function runParameterServer(options: ParameterServerOptions): Promi
     await sumPieces(link, workers, seq, mean, pieceElements);
     const partial = sumOfSquares(mean, 0, trainableLength);
     const norm = Math.sqrt(await globalSum(link, servers, others, seq, partial));
-    const stats = new Float64Array(config.statsLength);
-    for (const control of controls) for (let i = 0; i < stats.length; i++) stats[i]! += control.stats[i]! / workers.length;
-    const sends = workers.map((w) => link.send(w, { op: PsOp.REPLY, step: seq, piece: 0 }, encodeFloat64([norm, ...stats])));
+    // The first server answers with the norm and the figures: a reply from every server would sit unread in the workers' mailboxes.
+    const sends: Promise<void>[] = [];
+    if (link.rank === servers[0]) {
+      const stats = new Float64Array(config.statsLength);
+      for (const control of controls) for (let i = 0; i < stats.length; i++) stats[i]! += control.stats[i]! / workers.length;
+      sends.push(...workers.map((w) => link.send(w, { op: PsOp.REPLY, step: seq, piece: 0 }, encodeFloat64([norm, ...stats]))));
+    }
     // Piece by piece, each sent as soon as it is updated, so that the sending overlaps the updating.
     const scale = clipScale(norm, config.clipNorm);
     for (let piece = 0; piece < pieceCount(shardLength, pieceElements); piece++) {

@@ -7,7 +7,7 @@
 //   worker -> server     CONTROL [kind, learning rate, capture state, stats]  every step, then STOP
 //                        PUSH (the worker's gradients and moving averages for the shard)
 //   server -> server     NORM [the shard's sum of squared averaged gradients]
-//   server -> worker     PULL (the shard's new values), REPLY [grad norm, mean stats]
+//   server -> worker     PULL (the shard's new values); the first server also REPLY [grad norm, mean stats]
 //   server -> worker 0   STATE_MS, STATE_MOM                                  when asked
 //   server -> worker     ACK                                                  after STOP: it exits
 import type { Link } from './group.js';
