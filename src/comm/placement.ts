@@ -54,22 +54,12 @@ export function shardsOf(lengths: readonly number[], trainableLength: number, se
  * state does).
  */
 export function gatherShard(flat: Float32Array, shard: Shard, out: Float32Array): void {
-  let at = 0;
-  for (const { start, length } of shard.ranges) {
-    if (at >= out.length) break;
-    out.set(flat.subarray(start, start + length), at);
-    at += length;
-  }
+  for (const run of shardRuns(shard, 0, out.length)) out.set(flat.subarray(run.flat, run.flat + run.length), run.at);
 }
 
 /** flat <- the shard's values (all, or its first values.length), each back in its place. */
 export function scatterShard(values: Float32Array, shard: Shard, flat: Float32Array): void {
-  let at = 0;
-  for (const { start, length } of shard.ranges) {
-    if (at >= values.length) break;
-    flat.set(values.subarray(at, at + length), start);
-    at += length;
-  }
+  for (const run of shardRuns(shard, 0, values.length)) flat.set(values.subarray(run.at, run.at + run.length), run.flat);
 }
 
 export interface ShardRun {

@@ -4,9 +4,9 @@
 // finish() tells them to stop and waits until each has acknowledged.
 import type { RmsPropState } from '../train/rmsprop.js';
 import type { Link } from './group.js';
-import { gatherShard, type Placement, scatterShard, shardRuns, shardsOf, type Shard } from './placement.js';
+import { gatherShard, type Placement, shardRuns, shardsOf, type Shard } from './placement.js';
 import {
-  asFloat32, asFloat64, CONTROL_STEP, CONTROL_STOP, encodeControl, pieceCount, PsOp, receiveArray, sendArray, type ServerConfig,
+  asFloat32, asFloat64, CONTROL_STEP, CONTROL_STOP, encodeControl, pieceCount, PsOp, sendArray, type ServerConfig,
 } from './ps-protocol.js';
 import type { ExchangeConfig, GradientExchange, StepInput, StepOutput } from './types.js';
 
@@ -118,16 +118,20 @@ export class PsExchange implements GradientExchange {
     return sends;
   }
 
-  /** params <- every server's shard, each piece put in its places as it arrives. */
-  private async pull(params: Float32Array, op: number, seq: number): Promise<void> {
+  /**
+   * target <- every server's shard (or, with `trainableOnly`, its trainable part: optimizer state,
+   * as long as the trainable part), each piece put in its places as it arrives.
+   */
+  private async pull(target: Float32Array, op: number, seq: number, trainableOnly = false): Promise<void> {
     const { link, servers } = this.options;
     await Promise.all(servers.map((server, s) => {
       const shard = this.shards[s]!;
-      return Promise.all(Array.from({ length: pieceCount(shard.length, this.pieceElements) }, async (_, piece) => {
+      const length = trainableOnly ? shard.trainableLength : shard.length;
+      return Promise.all(Array.from({ length: pieceCount(length, this.pieceElements) }, async (_, piece) => {
         const from = piece * this.pieceElements;
-        const to = Math.min(from + this.pieceElements, shard.length);
+        const to = Math.min(from + this.pieceElements, length);
         const values = asFloat32(await link.receive(server, { op, step: seq, piece }), to - from);
-        for (const run of shardRuns(shard, from, to)) params.set(values.subarray(run.at - from, run.at - from + run.length), run.flat);
+        for (const run of shardRuns(shard, from, to)) target.set(values.subarray(run.at - from, run.at - from + run.length), run.flat);
       }));
     }));
   }
@@ -135,14 +139,7 @@ export class PsExchange implements GradientExchange {
   private async pullState(seq: number): Promise<RmsPropState> {
     const { trainableLength } = this.options.config;
     const state: RmsPropState = { ms: new Float32Array(trainableLength), mom: new Float32Array(trainableLength) };
-    await Promise.all(this.options.servers.map(async (server, s) => {
-      const shard = this.shards[s]!;
-      for (const [op, into] of [[PsOp.STATE_MS, state.ms], [PsOp.STATE_MOM, state.mom]] as const) {
-        const part = new Float32Array(shard.trainableLength);
-        await receiveArray(this.options.link, server, op, seq, part, this.pieceElements);
-        scatterShard(part, shard, into);
-      }
-    }));
+    await Promise.all([this.pull(state.ms, PsOp.STATE_MS, seq, true), this.pull(state.mom, PsOp.STATE_MOM, seq, true)]);
     return state;
   }
 }

@@ -119,6 +119,7 @@ async function trainModel(
   const { RECIPE_RMSPROP } = await import('../train/rmsprop.js');
   const { runWorker } = await import('../train/loop.js');
   const { RunRecords } = await import('../train/run-records.js');
+  const { formatSummary } = await import('../metrics/summary.js');
   const log = group.log;
   const first = group.workerIndex === 0;
   const seed = values.seed as number;
@@ -176,7 +177,7 @@ async function trainModel(
       if (summary.steps > 0) {
         context.stdout(`trained ${summary.steps} steps in ${summary.seconds.toFixed(1)} s: ${summary.imagesPerSecond.toFixed(2)} images/s, loss ${summary.firstLoss.toFixed(4)} -> ${summary.lastLoss.toFixed(4)}\n`);
       }
-      for (const line of RunRecords.format(summary)) log(line);
+      for (const line of formatSummary(summary)) log(line);
       context.stdout(`outputs in ${runDir}: metrics.csv, summary.json, checkpoints/\n`);
     }
     context.stdout(`weights sha256=${result.digest}\n`);

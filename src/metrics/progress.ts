@@ -52,9 +52,15 @@ export class Progress {
     const percent = Math.floor((100 * Math.min(this.step, this.totalSteps)) / this.totalSteps);
     const rate = this.rate();
     const imagesPerSecond = rate ? rate.imagesPerSecond.toFixed(1) : '--';
+    return `step ${this.step}/${this.totalSteps} ${percent}% ${imagesPerSecond} img/s ETA ${this.eta()}`;
+  }
+
+  /** The time left, e.g. "4m10s": "0s" at the end, "--" before there is a rate. */
+  eta(): string {
     const remaining = Math.max(0, this.totalSteps - this.step);
-    const eta = remaining === 0 ? formatDuration(0) : rate ? formatDuration(remaining / rate.stepsPerSecond) : '--';
-    return `step ${this.step}/${this.totalSteps} ${percent}% ${imagesPerSecond} img/s ETA ${eta}`;
+    if (remaining === 0) return formatDuration(0);
+    const rate = this.rate();
+    return rate ? formatDuration(remaining / rate.stepsPerSecond) : '--';
   }
 
   /**

@@ -2,7 +2,6 @@
 // (local gradients -> exchange -> the same parameters everywhere -> moving average), and the end
 // (servers stopped, evaluation of the moving average, sharded and added up). The first worker also
 // keeps the run's records: a CSV row and a progress line per step, checkpoints, the summary.
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Collectives } from '../comm/collectives.js';
@@ -15,6 +14,7 @@ import { packStep, parameterLayout, readParameters, writeParameters } from './pa
 import { RunRecords } from './run-records.js';
 import { learningRateAt, type Schedule } from './schedule.js';
 import { computeGradients, type LossOptions } from './trainer.js';
+import { parametersDigest } from './weights.js';
 
 export interface WorkerRunOptions {
   model: tfl.LayersModel;
@@ -112,7 +112,7 @@ export async function runWorker(options: WorkerRunOptions): Promise<WorkerRunRes
   }
   await exchange.finish();
   await records?.flush();
-  const digest = createHash('sha256').update(new Uint8Array(params.buffer)).digest('hex');
+  const digest = parametersDigest(params);
   let evalCounts: EvalCounts | undefined;
   const evalInput = await options.openEvalInput();
   if (evalInput) {

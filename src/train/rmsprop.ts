@@ -36,14 +36,14 @@ export function clipScale(norm: number, limit: number): number {
 }
 
 /**
- * params[i] -= the RMSProp step for gradients[i] * scale, for i in [0, length). state holds the
- * first `length` values' mean squares and moments.
+ * params[i] -= the RMSProp step for gradients[i] * scale, for every i that state covers (its mean
+ * squares and moments: the trainable values, or a piece of them).
  */
 export function rmspropUpdate(
   params: Float32Array, gradients: Float32Array, state: RmsPropState, config: RmsPropConfig, learningRate: number, scale: number,
-  length = state.ms.length,
 ): void {
   const { ms, mom } = state;
+  const length = ms.length;
   const { decay, momentum, epsilon } = config;
   const keep = 1 - decay;
   for (let i = 0; i < length; i++) {

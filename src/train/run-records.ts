@@ -10,7 +10,7 @@ import { loadNewestCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointS
 import { CheckpointError } from '../errors.js';
 import { StepCsv, type StepRecord } from '../metrics/csv.js';
 import { Progress } from '../metrics/progress.js';
-import { formatSummary, summarize, writeSummaryJson, type RunSummary } from '../metrics/summary.js';
+import { summarize, writeSummaryJson, type RunSummary } from '../metrics/summary.js';
 import { layoutSignature, type ParameterLayout } from './parameters.js';
 import type { RmsPropState } from './rmsprop.js';
 
@@ -113,7 +113,7 @@ export class RunRecords {
         `step ${record.step}/${this.options.maxSteps} epoch ${record.epoch.toFixed(2)} loss=${record.loss.toFixed(4)} top1=${record.top1.toFixed(3)} ` +
           `lr=${record.learningRate.toPrecision(4)} grad_norm=${record.gradNorm.toFixed(3)} img_per_s=${record.imagesPerSecond.toFixed(2)} ` +
           `data_ms=${record.dataMs.toFixed(0)} compute_ms=${record.computeMs.toFixed(0)} comm_ms=${record.commMs.toFixed(0)} ` +
-          `slowest=rank${record.slowestRank}:${record.slowestStepMs.toFixed(0)}ms eta=${progress.line().split('ETA ')[1] ?? '--'}\n`,
+          `slowest=rank${record.slowestRank}:${record.slowestStepMs.toFixed(0)}ms eta=${progress.eta()}\n`,
       );
     }
   }
@@ -155,9 +155,5 @@ export class RunRecords {
     const summary = summarize(this.rows, { ...extra, runDir: this.options.runDir, metrics: this.csvPath, checkpoints: this.checkpointDir });
     writeSummaryJson(this.summaryPath, summary);
     return summary;
-  }
-
-  static format(summary: RunSummary): string[] {
-    return formatSummary(summary);
   }
 }

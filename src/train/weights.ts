@@ -1,4 +1,4 @@
-// A digest of a model's weights, every one in order, to show that replicas agree bit for bit.
+// Digests of weights, to show that replicas agree bit for bit.
 import { createHash } from 'node:crypto';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
@@ -9,4 +9,9 @@ export function weightsDigest(model: tfl.LayersModel): string {
     hash.update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
   }
   return hash.digest('hex');
+}
+
+/** The flat parameter vector's digest, as every worker prints it at the end. */
+export function parametersDigest(params: Float32Array): string {
+  return createHash('sha256').update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength)).digest('hex');
 }
