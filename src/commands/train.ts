@@ -158,7 +158,10 @@ async function trainModel(
       ? new RunRecords({
         runDir, resume: values.resume as string, keepCheckpoints: values['keep-checkpoints'] as number,
         checkpointEverySteps: values['checkpoint-every'] as number, checkpointEveryMinutes: values['checkpoint-minutes'] as number,
-        meta: { strategy, workers, globalBatch, batchSize, seed, imageSize, numClasses: input.numClasses, data: values.data, stepsPerEpoch: input.stepsPerEpoch },
+        meta: {
+          strategy, workers, globalBatch, batchSize, seed, imageSize, numClasses: input.numClasses, auxLogits: values['aux-logits'] === true,
+          classes: input.classes ?? null, data: values.data, stepsPerEpoch: input.stepsPerEpoch,
+        },
         maxSteps, globalBatch, logEvery: values['log-every'] as number, terminal: context.stdoutIsTerminal === true, stdout: context.stdout, log,
       })
       : undefined;

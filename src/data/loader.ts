@@ -45,6 +45,7 @@ interface EpochState {
 export class DirectoryInput implements InputPipeline {
   readonly description: string;
   readonly numClasses: number;
+  readonly classes: readonly string[] | undefined;
   readonly stepsPerEpoch: number;
   private readonly reported = new Map<string, BadImage>();
 
@@ -59,6 +60,7 @@ export class DirectoryInput implements InputPipeline {
     const { start, end } = rankRange(count, rank, size, mode);
     this.stepsPerEpoch = mode === 'train' ? Math.floor(Math.floor(count / size) / batchSize) : Math.ceil((end - start) / batchSize);
     this.numClasses = dataset.numClasses;
+    this.classes = dataset.classes;
     this.description = `${dataset.description}; rank ${rank} of ${size} reads ${this.stepsPerEpoch} batches of ${batchSize} per epoch with ${pool.threads} decode threads`;
     if (mode === 'train' && this.stepsPerEpoch === 0) {
       throw new DataError(

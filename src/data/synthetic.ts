@@ -17,6 +17,7 @@ export type SyntheticOptions = Pick<InputOptions, 'split' | 'batchSize' | 'image
 export class SyntheticInput implements InputPipeline {
   readonly description: string;
   readonly numClasses: number;
+  readonly classes = undefined;
   readonly stepsPerEpoch: number;
   readonly badImages: readonly BadImage[] = [];
   private readonly batch: Batch;

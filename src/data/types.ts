@@ -24,6 +24,8 @@ export interface InputPipeline {
   /** One line for logs: what was found and how it is read. */
   readonly description: string;
   readonly numClasses: number;
+  /** Class names (wnids) by index, when the layout names them (ImageNet folders). */
+  readonly classes: readonly string[] | undefined;
   /** Batches each epoch(): the same on every rank in training. */
   readonly stepsPerEpoch: number;
   /** Distinct bad images met so far, in the order they were met. */

@@ -7,7 +7,7 @@
 //   aux_conv2d_2 + aux_batch_normalization_2 (with its ReLU)
 //                             5x5 conv, 768 filters, valid             -> 1x1x768
 //   aux_global_pool           global average pool (torchvision's adaptive_avg_pool2d) -> 768
-//   aux_logits                dense, numClasses, softmax               -> numClasses
+//   aux_logits                dense, numClasses (logits)               -> numClasses
 //
 // The convolutions are conv2d_bn blocks like the rest of the model (no bias, batch norm without
 // scale). For inputs below 299 the 17x17 map shrinks (3x3 at 75x75): a pool or convolution whose
@@ -15,8 +15,8 @@
 // and its parameter count never depends on the input size:
 //   1x1 conv 98,304 + BN 384 + 5x5 conv 2,457,600 + BN 2,304 + dense 769*numClasses
 //   = 2,558,592 + 769*numClasses (3,327,592 for 1000 classes; 1,792 of them non-trainable).
-// Like 'predictions' it ends in a softmax, so both outputs take the same categorical
-// cross-entropy; the name follows torchvision's `aux_logits`.
+// Like 'predictions' it gives logits, so both outputs take the same softmax cross-entropy; the
+// name follows torchvision's `aux_logits`.
 import * as tfl from '@tensorflow/tfjs-layers';
 import { conv2dBn, LayerNames, type BuildContext, type Tensor } from './blocks.js';
 import { seededGlorotUniform } from './seeded-init.js';
@@ -50,7 +50,7 @@ export function auxClassifier(mixed7: Tensor, seed: number, numClasses: number):
   const logits = tfl.layers.dense({
     name: 'aux_logits',
     units: numClasses,
-    activation: 'softmax',
+    activation: 'linear',
     kernelInitializer: seededGlorotUniform(seed, 'aux_logits'),
   });
   return logits.apply(x) as Tensor;

@@ -52,7 +52,8 @@ function stem(input: Tensor, context: BuildContext): Tensor {
 
 /**
  * Builds a freshly initialised Inception-V3 on the current tfjs backend. Outputs: 'predictions'
- * (softmax over numClasses), then 'aux_logits' when auxLogits is set.
+ * (the logits over numClasses: the loss takes a log-softmax of them, see train/loss.ts; an
+ * exported model adds the softmax), then 'aux_logits' when auxLogits is set.
  */
 export function buildInceptionV3(args: InceptionV3Args): tfl.LayersModel {
   validateInceptionV3Args(args);
@@ -75,7 +76,7 @@ export function buildInceptionV3(args: InceptionV3Args): tfl.LayersModel {
 
   x = tfl.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as Tensor;
   const predictions = tfl.layers
-    .dense({ name: 'predictions', units: args.numClasses, activation: 'softmax', kernelInitializer: seededGlorotUniform(args.seed, 'predictions') })
+    .dense({ name: 'predictions', units: args.numClasses, activation: 'linear', kernelInitializer: seededGlorotUniform(args.seed, 'predictions') })
     .apply(x) as Tensor;
 
   const outputs = args.auxLogits ? [predictions, auxClassifier(mixed7, args.seed, args.numClasses)] : predictions;

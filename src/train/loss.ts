@@ -1,9 +1,9 @@
-// The classification loss: categorical cross-entropy on the model's softmax outputs with label
-// smoothing (the Inception-V3 paper's "label-smoothing regularization"), and batch top-1.
+// The classification loss: softmax cross-entropy computed from the logits with label smoothing
+// (the Inception-V3 paper's "label-smoothing regularization"), and batch top-1. From the logits,
+// through a log-softmax, rather than the log of clipped probabilities: a clipped probability has
+// no gradient, so a confidently wrong class (probability below the clip) would stop learning, and
+// the smoothed targets' mass on it with it.
 import { tf } from '../backend/tf.js';
-
-/** Keras clips probabilities to [1e-7, 1 - 1e-7] before the log; so do we, to match it. */
-const EPSILON = 1e-7;
 
 /** One-hot targets with `smoothing` of the mass spread evenly over every class. */
 export function smoothedTargets(labels: tf.Tensor1D, numClasses: number, smoothing: number): tf.Tensor2D {
@@ -13,15 +13,12 @@ export function smoothedTargets(labels: tf.Tensor1D, numClasses: number, smoothi
   });
 }
 
-/** Mean over the batch of -sum(targets * log(probabilities)). */
-export function crossEntropy(probabilities: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => {
-    const logs = tf.log(tf.clipByValue(probabilities, EPSILON, 1 - EPSILON));
-    return tf.neg(tf.mean(tf.sum(tf.mul(targets, logs), -1))) as tf.Scalar;
-  });
+/** Mean over the batch of -sum(targets * log_softmax(logits)). */
+export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(targets, tf.logSoftmax(logits)), -1))) as tf.Scalar);
 }
 
-/** Fraction of the batch whose most probable class is the label. */
-export function top1(probabilities: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  return tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(probabilities, -1), labels), 'float32')) as tf.Scalar);
+/** Fraction of the batch whose highest-scoring class is the label (logits or probabilities alike). */
+export function top1(scores: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(scores, -1), labels), 'float32')) as tf.Scalar);
 }

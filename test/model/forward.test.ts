@@ -18,17 +18,16 @@ describe('Inception-V3 forward pass (75x75, cpu)', function () {
     assert.equal(held - tf.memory().numTensors, model.weights.length, 'dispose() frees every weight');
   });
 
-  it('maps a batch of 2 images to 2 probability rows per output', async () => {
+  it('maps a batch of 2 images to 2 rows of logits per output, whose softmax is a distribution', async () => {
     const images = tf.randomUniform([2, 75, 75, 3], -1, 1, 'float32', 3);
     const outputs = model.predict(images) as tf.Tensor[];
     try {
       assert.deepEqual(outputs.map((o) => o.shape), [[2, 10], [2, 10]]);
       for (const output of outputs) {
         const rows = (await output.array()) as number[][];
-        for (const row of rows) {
-          assert.ok(row.every((p) => p > 0 && p < 1), `probabilities in (0, 1): ${row}`);
-          assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-5, `row sums to 1: ${row}`);
-        }
+        const probabilities = tf.tidy(() => tf.softmax(output).arraySync() as number[][]);
+        for (const row of rows) assert.ok(row.some((logit) => logit < 0) && row.some((logit) => logit > 0), `logits, not probabilities: ${row}`);
+        for (const row of probabilities) assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-5, `softmax row sums to 1: ${row}`);
         assert.notDeepEqual(rows[0], rows[1], 'different images, different predictions');
       }
     } finally {
