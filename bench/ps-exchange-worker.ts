@@ -10,7 +10,7 @@ import { subgroup } from '../src/comm/group.js';
 import { runParameterServer } from '../src/comm/parameter-server.js';
 import { PsExchange } from '../src/comm/ps-client.js';
 import { Transport } from '../src/comm/transport.js';
-import { RECIPE_RMSPROP } from '../src/train/rmsprop.js';
+import { defaultOptimizer } from '../src/train/recipe.js';
 
 const VARIABLES = 64;
 const [rank, size, servers, basePort] = process.argv.slice(2, 6).map(Number) as [number, number, number, number];
@@ -32,7 +32,7 @@ if (rank < servers) {
     const variableLengths = Array.from({ length: VARIABLES }, (_, i) => Math.floor(((i + 1) * length) / VARIABLES) - Math.floor((i * length) / VARIABLES));
     const exchange = new PsExchange({
       link: transport, servers: serverRanks, workers: workerRanks, placement: 'size', markDeparted,
-      config: { trainableLength: length, totalLength: length, variableLengths, rmsprop: RECIPE_RMSPROP, clipNorm: 0, statsLength: 1 },
+      config: { trainableLength: length, totalLength: length, variableLengths, decayed: variableLengths.map(() => false), optimizer: defaultOptimizer('rmsprop'), clipNorm: 0, statsLength: 1 },
     });
     const params = new Float32Array(length);
     await exchange.start(params);

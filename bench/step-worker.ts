@@ -11,7 +11,7 @@ import { SyntheticInput } from '../src/data/synthetic.js';
 import { OptionsError } from '../src/errors.js';
 import { buildInceptionV3 } from '../src/model/inception-v3.js';
 import { estimateStepMemory, largestBatchThatFits, WASM_HEAP_LIMIT_BYTES } from '../src/train/memory.js';
-import { scaledLearningRate } from '../src/train/schedule.js';
+import { defaultLearningRate } from '../src/train/recipe.js';
 import { trainableVariables, trainStep } from '../src/train/trainer.js';
 
 export interface StepConfig {
@@ -62,7 +62,7 @@ async function run(config: StepConfig): Promise<StepReport> {
   const input = new SyntheticInput({ split: 'train', batchSize: batch, imageSize: size, rank: 0, size: 1, seed: config.seed, numClasses: NUM_CLASSES });
   const first = await input.epoch().next();
   if (first.done) throw new Error('the synthetic input gave no batch');
-  const optimizer = tf.train.rmsprop(scaledLearningRate(batch), 0.9, 0.9, 1.0);
+  const optimizer = tf.train.rmsprop(defaultLearningRate('rmsprop', batch), 0.9, 0.9, 1.0);
   const lossOptions = { numClasses: NUM_CLASSES, labelSmoothing: 0.1, auxLossWeight: 0.4 };
   // trainStep returns once it has the loss; the update it queued after that is fenced by reading
   // the last variable it wrote (the classifier's bias), so that a step includes its whole update

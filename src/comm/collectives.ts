@@ -9,7 +9,7 @@
 // adding and authenticating overlap, and each rank sends 2(size-1)/size of the buffer in all.
 // The rank that finishes a segment's sum sends the same bytes to all: the averaged gradients are
 // bitwise identical on every rank.
-import type { Link } from './group.js';
+import type { Link, ReceiveOptions } from './group.js';
 import { addDivideInto, addInto } from './sum-kernels.js';
 
 export interface CollectivesOptions {
@@ -87,8 +87,24 @@ export class Collectives {
     await this.allreduceMean(new Float32Array(1));
   }
 
+  /**
+   * The sum over the ranks of each rank's `values`, exactly: every rank's float64 values reach
+   * every rank as they are (a broadcast from each in turn) and are added in rank order, so counts
+   * stay integers and every rank gets the same bits. For small arrays (evaluation counts); patient
+   * (no --comm-timeout) by default, as the ranks may finish their shares at different times.
+   */
+  async sumExact(values: Float64Array, options: ReceiveOptions = { patient: true }): Promise<Float64Array> {
+    const sum = new Float64Array(values.length);
+    for (let root = 0; root < this.size; root++) {
+      const copy = root === this.rank ? Float64Array.from(values) : new Float64Array(values.length);
+      await this.broadcast(new Float32Array(copy.buffer), root, options);
+      for (let i = 0; i < sum.length; i++) sum[i]! += copy[i]!;
+    }
+    return sum;
+  }
+
   /** data <- root's data on every rank, passed down the ring piece by piece. */
-  async broadcast(data: Float32Array, root = 0): Promise<void> {
+  async broadcast(data: Float32Array, root = 0, options: ReceiveOptions = {}): Promise<void> {
     const op = ++this.op;
     const { rank, size } = this;
     if (size === 1) return;
@@ -101,7 +117,7 @@ export class Collectives {
         await this.transport.send(next, { op, step: 0, piece: piece.id }, copyBytes(view));
         return;
       }
-      const received = await this.transport.receive(prev, { op, step: hops - 1, piece: piece.id });
+      const received = await this.transport.receive(prev, { op, step: hops - 1, piece: piece.id }, options);
       view.set(asFloats(received, view.length));
       if (hops < size - 1) await this.transport.send(next, { op, step: hops, piece: piece.id }, received);
     }));

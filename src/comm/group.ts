@@ -4,11 +4,16 @@
 // themselves once the servers have left.
 import type { MessageAddress } from './frames.js';
 
+export interface ReceiveOptions {
+  /** No deadline (--comm-timeout): the peer is known to be working, and a dead one is still found by its connection. */
+  patient?: boolean;
+}
+
 export interface Link {
   readonly rank: number;
   readonly size: number;
   send(to: number, address: MessageAddress, payload: Uint8Array): Promise<void>;
-  receive(from: number, address: MessageAddress): Promise<Buffer>;
+  receive(from: number, address: MessageAddress, options?: ReceiveOptions): Promise<Buffer>;
 }
 
 /** The ranks `members` of `link`, renumbered 0..members.length-1 in that order; this rank must be one. */
@@ -24,6 +29,6 @@ export function subgroup(link: Link, members: readonly number[]): Link {
     rank,
     size: members.length,
     send: (to, address, payload) => link.send(global(to), address, payload),
-    receive: (from, address) => link.receive(global(from), address),
+    receive: (from, address, options) => link.receive(global(from), address, options),
   };
 }

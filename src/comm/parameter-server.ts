@@ -1,10 +1,16 @@
 // A parameter server's life: take its shard of the variables from the first worker, serve it to
 // every worker, then once per step wait for every worker's gradients, average them (in worker
-// order, so every run adds alike), agree with the other servers on the global norm for clipping,
-// apply RMSProp and serve the new values; until every worker says stop. Then it acknowledges and
-// returns, and its process exits 0: unlike TensorFlow's servers, which never return from join().
+// order, so every run adds alike), regularize, agree with the other servers on the global norm
+// for clipping, apply the optimizer and serve the new values; until every worker says stop. Then
+// it acknowledges and returns, and its process exits 0: unlike TensorFlow's servers, which never
+// return from join(). A step whose norm or mean loss is not finite is not applied: the first
+// server still replies (so the workers learn why), and once the workers have stopped it, every
+// server throws the NumericalError.
 import { CommError } from '../errors.js';
-import { clipScale, newRmsPropState, rmspropUpdate, sumOfSquares } from '../train/rmsprop.js';
+import { assertFiniteStep } from '../optim/guard.js';
+import { clipScale, decayWeights, regularizeGradients, sumOfSquares } from '../optim/regularize.js';
+import { newOptimizerState, slotNames, sliceOptimizerState } from '../optim/types.js';
+import { applyUpdate } from '../optim/update.js';
 import type { Link } from './group.js';
 import {
   asFloat32, asFloat64, CONTROL_STOP, decodeControl, encodeFloat64, pieceCount, PsOp, receiveArray, sendArray, sendPiece, type ServerConfig,
@@ -29,13 +35,13 @@ export interface ParameterServerResult {
 export async function runParameterServer(options: ParameterServerOptions): Promise<ParameterServerResult> {
   const { link, firstWorker } = options;
   const config = JSON.parse((await link.receive(firstWorker, { op: PsOp.CONFIG, step: 0, piece: 0 })).toString()) as ServerConfig;
-  const { workers, servers, pieceElements, trainableLength, shardLength } = config;
+  const { workers, servers, pieceElements, trainableLength, shardLength, optimizer, decayRuns } = config;
   const params = new Float32Array(shardLength);
-  const state = newRmsPropState(trainableLength);
+  const slots = slotNames(optimizer.name);
+  const state = newOptimizerState(optimizer.name, trainableLength);
   await receiveArray(link, firstWorker, PsOp.INIT_PARAMS, 0, params, pieceElements);
   if (config.withState) {
-    await receiveArray(link, firstWorker, PsOp.INIT_MS, 0, state.ms, pieceElements);
-    await receiveArray(link, firstWorker, PsOp.INIT_MOM, 0, state.mom, pieceElements);
+    for (const [i, slot] of slots.entries()) await receiveArray(link, firstWorker, PsOp.INIT_STATE + i, 0, state[slot]!, pieceElements);
   }
   await Promise.all(workers.map((worker) => sendArray(link, worker, PsOp.INIT_PULL, 0, params, pieceElements)));
   options.log?.(`parameter server: ${shardLength.toLocaleString('en-US')} values (${trainableLength.toLocaleString('en-US')} trained) for ${workers.length} worker(s)`);
@@ -43,29 +49,39 @@ export async function runParameterServer(options: ParameterServerOptions): Promi
   const mean = new Float32Array(shardLength);
   const others = servers.filter((rank) => rank !== link.rank);
   for (let seq = 1; ; seq++) {
-    const controls = (await Promise.all(workers.map((w) => link.receive(w, { op: PsOp.CONTROL, step: seq, piece: 0 })))).map(decodeControl);
+    // Patient: between steps the workers may be evaluating or checkpointing for longer than --comm-timeout.
+    const controls = (await Promise.all(workers.map((w) => link.receive(w, { op: PsOp.CONTROL, step: seq, piece: 0 }, { patient: true })))).map(decodeControl);
     const stopping = controls.filter((c) => c.kind === CONTROL_STOP).length;
     if (stopping === workers.length) {
       for (const rank of [...others, ...workers]) options.markDeparted?.(rank);
       await Promise.all(workers.map((w) => link.send(w, { op: PsOp.ACK, step: seq, piece: 0 }, new Uint8Array(0))));
       return { steps: seq - 1, shardLength };
     }
-    const learningRate = controls[0]!.learningRate;
-    if (stopping > 0 || controls.some((c) => c.learningRate !== learningRate)) {
-      throw new CommError(`the workers disagree at step ${seq}: ${stopping > 0 ? `${stopping} of ${workers.length} stopped` : 'different learning rates'}`, {
+    const { learningRate, step } = controls[0]!;
+    if (stopping > 0 || controls.some((c) => c.learningRate !== learningRate || c.step !== step)) {
+      throw new CommError(`the workers disagree at step ${seq}: ${stopping > 0 ? `${stopping} of ${workers.length} stopped` : 'different steps or learning rates'}`, {
         rank: link.rank, hint: 'every worker must run the same steps with the same options; this is a bug if they did',
       });
     }
     await sumPieces(link, workers, seq, mean, pieceElements);
-    const partial = sumOfSquares(mean, 0, trainableLength);
-    const norm = Math.sqrt(await globalSum(link, servers, others, seq, partial));
+    const gradients = mean.subarray(0, trainableLength);
+    regularizeGradients(optimizer, gradients, params, decayRuns);
+    const norm = Math.sqrt(await globalSum(link, servers, others, seq, sumOfSquares(gradients)));
+    const stats = new Float64Array(config.statsLength);
+    for (const control of controls) for (let i = 0; i < stats.length; i++) stats[i]! += control.stats[i]! / workers.length;
     // The first server answers with the norm and the figures: a reply from every server would sit unread in the workers' mailboxes.
     const sends: Promise<void>[] = [];
-    if (link.rank === servers[0]) {
-      const stats = new Float64Array(config.statsLength);
-      for (const control of controls) for (let i = 0; i < stats.length; i++) stats[i]! += control.stats[i]! / workers.length;
-      sends.push(...workers.map((w) => link.send(w, { op: PsOp.REPLY, step: seq, piece: 0 }, encodeFloat64([norm, ...stats]))));
+    if (link.rank === servers[0]) sends.push(...workers.map((w) => link.send(w, { op: PsOp.REPLY, step: seq, piece: 0 }, encodeFloat64([norm, ...stats]))));
+    if (!Number.isFinite(norm) || !Number.isFinite(stats[0]!)) {
+      // Nothing applied. The workers learn it from the reply, save what they must, and stop this
+      // server as at a normal end; then it fails with them (not before: a launcher would stop them).
+      await Promise.all(sends);
+      await Promise.all(workers.map((w) => link.receive(w, { op: PsOp.CONTROL, step: seq + 1, piece: 0 }, { patient: true })));
+      for (const rank of [...others, ...workers]) options.markDeparted?.(rank);
+      await Promise.all(workers.map((w) => link.send(w, { op: PsOp.ACK, step: seq + 1, piece: 0 }, new Uint8Array(0))));
+      assertFiniteStep(step, norm, stats[0]!);
     }
+    decayWeights(optimizer, params, decayRuns, learningRate);
     // Piece by piece, each sent as soon as it is updated, so that the sending overlaps the updating.
     const scale = clipScale(norm, config.clipNorm);
     for (let piece = 0; piece < pieceCount(shardLength, pieceElements); piece++) {
@@ -73,8 +89,9 @@ export async function runParameterServer(options: ParameterServerOptions): Promi
       const end = Math.min(start + pieceElements, shardLength);
       const trainedEnd = Math.min(end, trainableLength);
       if (start < trainedEnd) {
-        const piecesState = { ms: state.ms.subarray(start, trainedEnd), mom: state.mom.subarray(start, trainedEnd) };
-        rmspropUpdate(params.subarray(start, trainedEnd), mean.subarray(start, trainedEnd), piecesState, config.rmsprop, learningRate, scale);
+        applyUpdate(optimizer, params.subarray(start, trainedEnd), mean.subarray(start, trainedEnd), sliceOptimizerState(state, start, trainedEnd), {
+          learningRate, step, scale,
+        });
       }
       if (end > trainableLength) params.set(mean.subarray(Math.max(start, trainableLength), end), Math.max(start, trainableLength));
       for (const w of workers) sends.push(sendPiece(link, w, PsOp.PULL, seq, params, piece, pieceElements));
@@ -83,8 +100,7 @@ export async function runParameterServer(options: ParameterServerOptions): Promi
     }
     await Promise.all(sends);
     if (controls[0]!.captureState) {
-      await sendArray(link, workers[0]!, PsOp.STATE_MS, seq, state.ms, pieceElements);
-      await sendArray(link, workers[0]!, PsOp.STATE_MOM, seq, state.mom, pieceElements);
+      for (const [i, slot] of slots.entries()) await sendArray(link, workers[0]!, PsOp.STATE + i, seq, state[slot]!, pieceElements);
     }
   }
 }

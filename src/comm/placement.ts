@@ -62,6 +62,25 @@ export function scatterShard(values: Float32Array, shard: Shard, flat: Float32Ar
   for (const run of shardRuns(shard, 0, values.length)) flat.set(values.subarray(run.at, run.at + run.length), run.flat);
 }
 
+/** Runs of the flat vector (e.g. the decayed variables) in the shard's positions, for those the shard holds. */
+export function runsInShard(shard: Shard, runs: readonly { start: number; length: number }[]): { start: number; length: number }[] {
+  const inShard: { start: number; length: number }[] = [];
+  let at = 0;
+  for (const range of shard.ranges) {
+    for (const run of runs) {
+      const lo = Math.max(run.start, range.start);
+      const hi = Math.min(run.start + run.length, range.start + range.length);
+      if (lo >= hi) continue;
+      const start = at + lo - range.start;
+      const last = inShard.at(-1);
+      if (last && last.start + last.length === start) last.length += hi - lo;
+      else inShard.push({ start, length: hi - lo });
+    }
+    at += range.length;
+  }
+  return inShard;
+}
+
 export interface ShardRun {
   /** Where the run starts in the flat vector. */
   flat: number;

@@ -2,9 +2,11 @@
 // of the gradients (and moving averages), then pulls the shard's new values. The first worker
 // configures the servers and seeds them with its parameters (and a checkpoint's optimizer state);
 // finish() tells them to stop and waits until each has acknowledged.
-import type { RmsPropState } from '../train/rmsprop.js';
+import { assertFiniteStep } from '../optim/guard.js';
+import { decayRunsOf } from '../optim/regularize.js';
+import { slotNames, type OptimizerState } from '../optim/types.js';
 import type { Link } from './group.js';
-import { gatherShard, type Placement, shardRuns, shardsOf, type Shard } from './placement.js';
+import { gatherShard, type Placement, runsInShard, shardRuns, shardsOf, type Shard } from './placement.js';
 import {
   asFloat32, asFloat64, CONTROL_STEP, CONTROL_STOP, encodeControl, pieceCount, PsOp, sendArray, type ServerConfig,
 } from './ps-protocol.js';
@@ -42,23 +44,25 @@ export class PsExchange implements GradientExchange {
     this.pieceElements = options.pieceElements ?? 2 ** 20;
   }
 
-  async start(params: Float32Array, state?: RmsPropState): Promise<void> {
+  async start(params: Float32Array, state?: OptimizerState): Promise<void> {
     const { link, servers, workers, config } = this.options;
     if (this.workerIndex === 0) {
+      const decayRuns = decayRunsOf(config.variableLengths, config.decayed);
       await Promise.all(servers.map(async (server, s) => {
         const shard = this.shards[s]!;
         const serverConfig: ServerConfig = {
-          shardLength: shard.length, trainableLength: shard.trainableLength, rmsprop: config.rmsprop, clipNorm: config.clipNorm,
-          statsLength: config.statsLength, pieceElements: this.pieceElements, servers: [...servers], workers: [...workers], withState: state !== undefined,
+          shardLength: shard.length, trainableLength: shard.trainableLength, optimizer: config.optimizer, decayRuns: runsInShard(shard, decayRuns),
+          clipNorm: config.clipNorm, statsLength: config.statsLength, pieceElements: this.pieceElements, servers: [...servers], workers: [...workers],
+          withState: state !== undefined,
         };
         await link.send(server, { op: PsOp.CONFIG, step: 0, piece: 0 }, Buffer.from(JSON.stringify(serverConfig)));
         gatherShard(params, shard, this.buffers[s]!);
         await sendArray(link, server, PsOp.INIT_PARAMS, 0, this.buffers[s]!, this.pieceElements);
         if (state) {
-          for (const [op, values] of [[PsOp.INIT_MS, state.ms], [PsOp.INIT_MOM, state.mom]] as const) {
+          for (const [i, slot] of slotNames(config.optimizer.name).entries()) {
             const part = new Float32Array(shard.trainableLength);
-            gatherShard(values, shard, part);
-            await sendArray(link, server, op, 0, part, this.pieceElements);
+            gatherShard(state[slot]!, shard, part);
+            await sendArray(link, server, PsOp.INIT_STATE + i, 0, part, this.pieceElements);
           }
         }
       }));
@@ -70,23 +74,24 @@ export class PsExchange implements GradientExchange {
     const { link, servers } = this.options;
     const seq = ++this.seq;
     const captureState = input.captureState === true && this.workerIndex === 0;
-    const control = encodeControl({ kind: CONTROL_STEP, learningRate: input.learningRate, captureState, stats: Float64Array.from(input.stats) });
+    const control = encodeControl({ kind: CONTROL_STEP, step: input.step, learningRate: input.learningRate, captureState, stats: Float64Array.from(input.stats) });
     await Promise.all(servers.map((server, s) => Promise.all([
       link.send(server, { op: PsOp.CONTROL, step: seq, piece: 0 }, control),
       ...this.pushPieces(server, s, input.local, seq),
     ])));
-    const [, reply, optimizerState] = await Promise.all([
-      this.pull(params, PsOp.PULL, seq),
-      link.receive(servers[0]!, { op: PsOp.REPLY, step: seq, piece: 0 }).then(asFloat64),
-      captureState ? this.pullState(seq) : undefined,
-    ]);
+    // The pulls wait from now on, so that no piece sits in the mailbox; a step that was not applied sends none.
+    const pulling = Promise.all([this.pull(params, PsOp.PULL, seq), captureState ? this.pullState(seq) : undefined]);
+    pulling.catch(() => {});
+    const reply = asFloat64(await link.receive(servers[0]!, { op: PsOp.REPLY, step: seq, piece: 0 }));
+    assertFiniteStep(input.step, reply[0]!, reply[1]!);
+    const [, optimizerState] = await pulling;
     return { gradNorm: reply[0]!, stats: Float32Array.from(reply.subarray(1)), optimizerState };
   }
 
   async finish(): Promise<void> {
     const { link, servers } = this.options;
     const seq = ++this.seq;
-    const stop = encodeControl({ kind: CONTROL_STOP, learningRate: 0, captureState: false, stats: new Float64Array(this.options.config.statsLength) });
+    const stop = encodeControl({ kind: CONTROL_STOP, step: 0, learningRate: 0, captureState: false, stats: new Float64Array(this.options.config.statsLength) });
     await Promise.all(servers.map((server) => link.send(server, { op: PsOp.CONTROL, step: seq, piece: 0 }, stop)));
     await Promise.all(servers.map(async (server) => {
       await link.receive(server, { op: PsOp.ACK, step: seq, piece: 0 });
@@ -136,10 +141,11 @@ export class PsExchange implements GradientExchange {
     }));
   }
 
-  private async pullState(seq: number): Promise<RmsPropState> {
-    const { trainableLength } = this.options.config;
-    const state: RmsPropState = { ms: new Float32Array(trainableLength), mom: new Float32Array(trainableLength) };
-    await Promise.all([this.pull(state.ms, PsOp.STATE_MS, seq, true), this.pull(state.mom, PsOp.STATE_MOM, seq, true)]);
+  private async pullState(seq: number): Promise<OptimizerState> {
+    const { trainableLength, optimizer } = this.options.config;
+    const slots = slotNames(optimizer.name);
+    const state: OptimizerState = Object.fromEntries(slots.map((slot) => [slot, new Float32Array(trainableLength)]));
+    await Promise.all(slots.map((slot, i) => this.pull(state[slot]!, PsOp.STATE + i, seq, true)));
     return state;
   }
 }

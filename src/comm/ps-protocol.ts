@@ -2,32 +2,35 @@
 // collectives' call numbers, so both can share a transport; `step` is the exchange's own sequence
 // number (0 for the start), `piece` numbers a large array's pieces.
 //
-//   worker 0 -> server   CONFIG (JSON), INIT_PARAMS, INIT_MS, INIT_MOM        once, at start
+//   worker 0 -> server   CONFIG (JSON), INIT_PARAMS, INIT_STATE + slot        once, at start
 //   server -> worker     INIT_PULL (the shard's values)                       once, at start
-//   worker -> server     CONTROL [kind, learning rate, capture state, stats]  every step, then STOP
+//   worker -> server     CONTROL [kind, step, learning rate, capture state, stats]  every step, then STOP
 //                        PUSH (the worker's gradients and moving averages for the shard)
 //   server -> server     NORM [the shard's sum of squared averaged gradients]
-//   server -> worker     PULL (the shard's new values); the first server also REPLY [grad norm, mean stats]
-//   server -> worker 0   STATE_MS, STATE_MOM                                  when asked
+//   server -> worker     the first server: REPLY [grad norm, mean stats]; then, unless the step
+//                        was not finite (every server then stops with the same error), PULL (the
+//                        shard's new values)
+//   server -> worker 0   STATE + slot (the optimizer's slots, in slotNames order)  when asked
 //   server -> worker     ACK                                                  after STOP: it exits
 import type { Link } from './group.js';
-import type { RmsPropConfig } from '../train/rmsprop.js';
+import type { Run } from '../optim/regularize.js';
+import type { OptimizerConfig } from '../optim/types.js';
 
 const BASE = 0x50530000;
 export const PsOp = {
   CONFIG: BASE + 1,
   INIT_PARAMS: BASE + 2,
-  INIT_MS: BASE + 3,
-  INIT_MOM: BASE + 4,
   INIT_PULL: BASE + 5,
   CONTROL: BASE + 6,
   PUSH: BASE + 7,
   NORM: BASE + 8,
   PULL: BASE + 9,
   REPLY: BASE + 10,
-  STATE_MS: BASE + 11,
-  STATE_MOM: BASE + 12,
   ACK: BASE + 13,
+  /** + the slot's index. */
+  INIT_STATE: BASE + 0x100,
+  /** + the slot's index. */
+  STATE: BASE + 0x200,
 } as const;
 
 /** What worker 0 tells each server at the start. */
@@ -35,14 +38,16 @@ export interface ServerConfig {
   /** The shard's values; the first trainableLength are trained, the rest averaged. */
   shardLength: number;
   trainableLength: number;
-  rmsprop: RmsPropConfig;
+  optimizer: OptimizerConfig;
+  /** Where weight decay applies, in shard positions. */
+  decayRuns: Run[];
   clipNorm: number;
   statsLength: number;
   pieceElements: number;
   /** Transport ranks, in order. */
   servers: number[];
   workers: number[];
-  /** INIT_MS and INIT_MOM follow (a resumed run). */
+  /** INIT_STATE messages follow, one array per slot (a resumed run). */
   withState: boolean;
 }
 
@@ -51,15 +56,17 @@ export const CONTROL_STOP = 0;
 
 export interface Control {
   kind: typeof CONTROL_STEP | typeof CONTROL_STOP;
+  /** The step's 0-based index in the whole run (a resumed run's first is not 0). */
+  step: number;
   learningRate: number;
   captureState: boolean;
   stats: Float64Array;
 }
 
 export function encodeControl(control: Control): Uint8Array {
-  const values = new Float64Array(3 + control.stats.length);
-  values.set([control.kind, control.learningRate, control.captureState ? 1 : 0]);
-  values.set(control.stats, 3);
+  const values = new Float64Array(4 + control.stats.length);
+  values.set([control.kind, control.step, control.learningRate, control.captureState ? 1 : 0]);
+  values.set(control.stats, 4);
   return new Uint8Array(values.buffer);
 }
 
@@ -67,7 +74,7 @@ export function decodeControl(payload: Buffer): Control {
   const values = asFloat64(payload);
   const kind = values[0];
   if (kind !== CONTROL_STEP && kind !== CONTROL_STOP) throw new Error(`control message of unknown kind ${kind}`);
-  return { kind, learningRate: values[1]!, captureState: values[2] === 1, stats: values.slice(3) };
+  return { kind, step: values[1]!, learningRate: values[2]!, captureState: values[3] === 1, stats: values.slice(4) };
 }
 
 export function encodeFloat64(values: ArrayLike<number>): Uint8Array {

@@ -16,6 +16,7 @@
 import * as zmq from 'zeromq';
 import { CommError } from '../errors.js';
 import { decodeHeader, encodeHeader, type MessageAddress, type MessageHeader, tagOf, verifyTag } from './frames.js';
+import type { ReceiveOptions } from './group.js';
 
 export interface Peer {
   rank: number;
@@ -49,7 +50,7 @@ const MAX_MESSAGE_BYTES = 32 * 2 ** 20;
 interface Waiter {
   resolve(payload: Buffer): void;
   reject(error: Error): void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
 }
 
 export class Transport {
@@ -106,8 +107,12 @@ export class Transport {
     });
   }
 
-  /** The payload of the message from `from` at `address`, once it arrives. */
-  receive(from: number, address: MessageAddress): Promise<Buffer> {
+  /**
+   * The payload of the message from `from` at `address`, once it arrives. A `patient` receive has
+   * no deadline: for waits whose length is the peer's work (its share of an evaluation), where a
+   * dead or hung peer is still found by its connection and heartbeats.
+   */
+  receive(from: number, address: MessageAddress, options: ReceiveOptions = {}): Promise<Buffer> {
     this.throwIfFailed();
     const key = mailboxKey(from, address);
     const waiting = this.mailbox.get(key);
@@ -116,7 +121,7 @@ export class Transport {
       return Promise.resolve(waiting);
     }
     return new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = options.patient ? undefined : setTimeout(() => {
         this.waiters.delete(key);
         const peer = this.options.peers[from]!;
         const error = new CommError(

@@ -5,8 +5,10 @@
 //   allreduce  every worker averages with a ring allreduce and applies the update itself;
 //   ps         K parameter servers each hold a shard of the variables, average the workers'
 //              gradients, apply the update and serve the new values.
-// Either way, after step() every worker holds the same parameters, bit for bit.
-import type { RmsPropConfig, RmsPropState } from '../train/rmsprop.js';
+// Either way, after step() every worker holds the same parameters, bit for bit, and a step whose
+// averaged loss or gradient norm is not finite is applied nowhere: every worker and server throws
+// the same NumericalError (src/optim/guard.ts).
+import type { OptimizerConfig, OptimizerState } from '../optim/types.js';
 
 export const STRATEGIES = ['allreduce', 'ps'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -16,8 +18,10 @@ export interface ExchangeConfig {
   totalLength: number;
   /** Each variable's length, in layout order (the parameter servers place whole variables). */
   variableLengths: readonly number[];
-  rmsprop: RmsPropConfig;
-  /** Clip the averaged gradients to this global norm; 0: no clipping. */
+  /** Per variable, in layout order: whether weight decay applies to it (convolution and dense kernels). */
+  decayed: readonly boolean[];
+  optimizer: OptimizerConfig;
+  /** Clip the averaged gradients (with their L2 term) to this global norm; 0: no clipping. */
   clipNorm: number;
   /** Length of the per-step figures every worker contributes (StepInput.stats). */
   statsLength: number;
@@ -29,7 +33,10 @@ export interface StepInput {
   learningRate: number;
   /** This worker's gradients (trainable part) and moving averages (the rest); overwritten. */
   local: Float32Array;
-  /** Figures averaged over the workers alongside the gradients (e.g. each rank's step time in its own slot). */
+  /**
+   * Figures averaged over the workers alongside the gradients: the loss first (a non-finite mean
+   * stops the step), then e.g. each rank's step time in its own slot.
+   */
   stats: Float32Array;
   /** Return the optimizer's state after this step (for a checkpoint; on the first worker). */
   captureState?: boolean;
@@ -41,7 +48,7 @@ export interface StepOutput {
   /** The mean over the workers of StepInput.stats. */
   stats: Float32Array;
   /** A copy, when captureState was asked. */
-  optimizerState?: RmsPropState;
+  optimizerState?: OptimizerState;
 }
 
 export interface GradientExchange {
@@ -50,7 +57,7 @@ export interface GradientExchange {
   readonly workers: number;
   readonly workerIndex: number;
   /** params <- the first worker's params (and optimizer state, e.g. from a checkpoint: all zero without). */
-  start(params: Float32Array, state?: RmsPropState): Promise<void>;
+  start(params: Float32Array, state?: OptimizerState): Promise<void>;
   /** One synchronous update of params. */
   step(params: Float32Array, input: StepInput): Promise<StepOutput>;
   /** After the last step, on every worker: parameter servers are told to stop and exit. */

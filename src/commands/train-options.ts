@@ -2,6 +2,9 @@
 import { BACKEND_CHOICES } from '../backend/select.js';
 import { PLACEMENTS } from '../comm/placement.js';
 import { STRATEGIES } from '../comm/types.js';
+import { OPTIMIZERS } from '../optim/types.js';
+import { RECIPES } from '../train/recipe.js';
+import { SCHEDULES } from '../train/schedule.js';
 import type { OptionSpec } from '../options.js';
 import { JOB_OPTIONS } from './job-options.js';
 import { MODEL_OPTIONS } from './model.js';
@@ -22,20 +25,40 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
     : option),
   { name: 'ps-placement', type: 'string', env: 'HPCTRAIN_PS_PLACEMENT', default: 'size', choices: PLACEMENTS, valueName: 'HOW',
     describe: 'how variables are spread over the parameter servers: size (balanced) or round-robin' },
+  { name: 'recipe', type: 'string', env: 'HPCTRAIN_RECIPE', default: 'default', choices: RECIPES, valueName: 'NAME',
+    describe: 'the training settings below, all at once: default (AdamW, a 5% warm-up, cosine decay: learns in a short run) or ' +
+      'inception-paper (the paper\'s RMSProp recipe, made for a global batch of 1600 over 100+ epochs); each flag below overrides it' },
+  { name: 'optimizer', type: 'string', env: 'HPCTRAIN_OPTIMIZER', choices: OPTIMIZERS, valueName: 'NAME', defaultText: 'adamw; rmsprop with inception-paper',
+    describe: 'rmsprop (TensorFlow\'s), adam, adamw (decoupled weight decay) or momentum (SGD)' },
   { name: 'learning-rate', type: 'number', env: 'HPCTRAIN_LEARNING_RATE', min: 0, valueName: 'LR',
-    defaultText: '0.045 x global batch / 1600 (the paper\'s rate, scaled linearly)', describe: 'RMSProp learning rate after warm-up (decay 0.9, momentum 0.9, epsilon 1.0)' },
-  { name: 'warmup-epochs', type: 'number', env: 'HPCTRAIN_WARMUP_EPOCHS', default: 2, min: 0, valueName: 'E',
+    defaultText: 'adam(w): 0.001 x sqrt(global batch / 32); rmsprop: 0.045 x global batch / 1600; momentum: 0.1 x global batch / 256',
+    describe: 'the learning rate after warm-up' },
+  { name: 'warmup-epochs', type: 'number', env: 'HPCTRAIN_WARMUP_EPOCHS', min: 0, valueName: 'E', defaultText: "5% of the run's steps; 2 epochs with inception-paper",
     describe: 'linear warm-up of the learning rate over the first E epochs (0: none)' },
-  { name: 'lr-decay', type: 'number', default: 0.94, min: 0, max: 1, valueName: 'X', describe: 'multiply the learning rate by X every --lr-decay-epochs epochs' },
-  { name: 'lr-decay-epochs', type: 'number', default: 2, min: 0.001, valueName: 'E', describe: 'epochs between learning-rate decays' },
-  { name: 'clip-norm', type: 'number', env: 'HPCTRAIN_CLIP_NORM', default: 2, min: 0, valueName: 'N',
+  { name: 'lr-schedule', type: 'string', env: 'HPCTRAIN_LR_SCHEDULE', choices: SCHEDULES, valueName: 'KIND', defaultText: 'cosine; staircase with inception-paper',
+    describe: 'after warm-up: cosine (to 0 at the last step), staircase (x --lr-decay every --lr-decay-epochs) or constant' },
+  { name: 'lr-decay', type: 'number', min: 0, max: 1, valueName: 'X', defaultText: '0.94', describe: 'staircase: multiply the learning rate by X every --lr-decay-epochs epochs' },
+  { name: 'lr-decay-epochs', type: 'number', min: 0.001, valueName: 'E', defaultText: '2', describe: 'staircase: epochs between learning-rate decays' },
+  { name: 'momentum', type: 'number', env: 'HPCTRAIN_MOMENTUM', min: 0, max: 1, valueName: 'M', defaultText: '0.9', describe: 'momentum of rmsprop and momentum' },
+  { name: 'nesterov', type: 'boolean', env: 'HPCTRAIN_NESTEROV', describe: 'momentum: Nesterov\'s accelerated gradient' },
+  { name: 'rho', type: 'number', min: 0, max: 1, valueName: 'R', defaultText: '0.9', describe: 'rmsprop: decay of the running mean square' },
+  { name: 'beta1', type: 'number', min: 0, max: 1, valueName: 'B', defaultText: '0.9', describe: 'adam(w): decay of the first moment' },
+  { name: 'beta2', type: 'number', min: 0, max: 1, valueName: 'B', defaultText: '0.999', describe: 'adam(w): decay of the second moment' },
+  { name: 'epsilon', type: 'number', min: 0, valueName: 'EPS', defaultText: 'adam(w): 1e-8; rmsprop: 1.0',
+    describe: 'added to the denominator (rmsprop: under its square root, as TensorFlow\'s)' },
+  { name: 'weight-decay', type: 'number', env: 'HPCTRAIN_WEIGHT_DECAY', min: 0, valueName: 'WD', defaultText: 'adamw: 0.01 decoupled; the others: L2 4e-5',
+    describe: 'on convolution and dense kernels only (not biases, not batch norm\'s offsets): L2 added to the gradients, or for adamw decoupled (x (1 - lr x WD) each step)' },
+  { name: 'clip-norm', type: 'number', env: 'HPCTRAIN_CLIP_NORM', min: 0, valueName: 'N', defaultText: 'none; 2.0 with inception-paper',
     describe: 'scale the averaged gradients down to global norm N when above it (0: no clipping)' },
-  { name: 'label-smoothing', type: 'number', default: 0.1, min: 0, max: 1, valueName: 'X', describe: 'label smoothing of the cross-entropy' },
-  { name: 'aux-loss-weight', type: 'number', default: 0.4, min: 0, valueName: 'W', describe: 'weight of the auxiliary loss with --aux-logits' },
-  { name: 'ema-decay', type: 'number', env: 'HPCTRAIN_EMA_DECAY', default: 0.9999, min: 0, max: 1, valueName: 'D',
-    describe: 'moving average of the weights, evaluated instead of them (0: none, evaluate the weights)' },
+  { name: 'label-smoothing', type: 'number', min: 0, max: 1, valueName: 'X', defaultText: '0.1', describe: 'label smoothing of the cross-entropy' },
+  { name: 'aux-loss-weight', type: 'number', min: 0, valueName: 'W', defaultText: '0.4', describe: 'weight of the auxiliary loss with --aux-logits' },
+  { name: 'ema-decay', type: 'number', env: 'HPCTRAIN_EMA_DECAY', min: 0, max: 1, valueName: 'D', defaultText: 'none; 0.9999 with inception-paper',
+    describe: 'moving average of the weights (as tf.train.ExponentialMovingAverage with num_updates), evaluated beside them (0: none)' },
+  { name: 'eval-every', type: 'number', env: 'HPCTRAIN_EVAL_EVERY', default: 1, min: 0, valueName: 'E',
+    describe: 'evaluate on the validation split every E epochs, and at the end (0: at the end only); a row per evaluation in eval.csv' },
   { name: 'eval-batches', type: 'integer', env: 'HPCTRAIN_EVAL_BATCHES', min: 0, valueName: 'N',
-    defaultText: 'the whole validation split; none with synthetic data', describe: 'evaluate top-1/top-5 on N validation batches per worker at the end (0: no evaluation)' },
+    defaultText: 'the whole validation split; none with synthetic data',
+    describe: 'evaluate top-1/top-5 on N validation batches per worker (interleaved, so every class is sampled; 0: no evaluation)' },
   { name: 'run-dir', type: 'string', env: 'HPCTRAIN_RUN_DIR', valueName: 'DIR', defaultText: 'runs/<job id>',
     describe: 'where metrics.csv, summary.json and checkpoints/ go (written by the first worker)' },
   { name: 'resume', type: 'string', env: 'HPCTRAIN_RESUME', default: 'auto', valueName: 'auto|never|FILE',

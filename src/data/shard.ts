@@ -7,12 +7,18 @@
 // count % size examples left over are skipped for this epoch only, and since they are different
 // examples each epoch, nothing is left out for good.
 //
-// Evaluation: file order, no shuffle, and the first count % size ranks take one example more, so
-// that every example is evaluated exactly once (accuracy summed over ranks is then exact).
+// Evaluation: one fixed order (the same for every run and seed, so that runs are compared on the
+// same images), interleaved over the ranks: rank r takes its positions r, r + size, r + 2 size, ...
+// (the first count % size ranks one more). Every example is evaluated exactly once (accuracy
+// summed over ranks is then exact), and `--eval-batches N` samples every class rather than the
+// first classes of the class-sorted file order.
 
 import { createRandom, randomInt } from './random.js';
 
 export type ShardMode = 'train' | 'eval';
+
+/** Not the run's seed: every run evaluates in the same order. */
+const EVAL_ORDER_SEED = 0x5eed_e7a1;
 
 export interface ShardOptions {
   count: number;
@@ -37,7 +43,7 @@ export function epochOrder(count: number, seed: number, epoch: number): Uint32Ar
   return order;
 }
 
-/** The half-open range [start, end) of positions in the epoch's order that `rank` reads. */
+/** The half-open range [start, end) of positions in the epoch's order that `rank` reads (in evaluation, only its length counts). */
 export function rankRange(count: number, rank: number, size: number, mode: ShardMode): { start: number; end: number } {
   const share = Math.floor(count / size);
   if (mode === 'train') return { start: rank * share, end: (rank + 1) * share };
@@ -51,8 +57,9 @@ export function shardExamples(options: ShardOptions): Uint32Array {
   const { count, rank, size, seed, epoch, mode } = options;
   const { start, end } = rankRange(count, rank, size, mode);
   if (mode === 'eval') {
+    const order = epochOrder(count, EVAL_ORDER_SEED, 0);
     const indices = new Uint32Array(end - start);
-    for (let i = 0; i < indices.length; i++) indices[i] = start + i;
+    for (let i = 0; i < indices.length; i++) indices[i] = order[rank + i * size]!;
     return indices;
   }
   return epochOrder(count, seed, epoch).slice(start, end);

@@ -1,5 +1,6 @@
-// Evaluation: top-1 and top-5 over this rank's shard of the validation split (each image read
-// once, central crop, batch norm in inference mode). The ranks' counts are added by the caller.
+// Evaluation: top-1, top-5 and the cross-entropy (without label smoothing) over this rank's shard
+// of the validation split (each image read once, central crop, batch norm in inference mode).
+// The ranks' counts are added exactly by the caller.
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../backend/tf.js';
 import type { InputPipeline } from '../data/types.js';
@@ -8,25 +9,31 @@ export interface EvalCounts {
   images: number;
   top1: number;
   top5: number;
+  /** Sum over the images of -log softmax(logits)[label]. */
+  lossSum: number;
 }
 
 /** Counts over at most `maxBatches` batches of `input`'s first epoch (0: all of it). */
 export async function evaluate(model: tfl.LayersModel, input: InputPipeline, maxBatches = 0): Promise<EvalCounts> {
-  const counts: EvalCounts = { images: 0, top1: 0, top5: 0 };
+  const counts: EvalCounts = { images: 0, top1: 0, top5: 0, lossSum: 0 };
   const k = Math.min(5, input.numClasses);
   let batches = 0;
   for await (const batch of input.epoch(0)) {
-    const [probabilities, labels] = tf.tidy(() => {
+    const [logits, labels, losses] = tf.tidy(() => {
       const outputs = model.apply(tf.tensor4d(batch.images, [batch.batchSize, batch.imageSize, batch.imageSize, 3]), { training: false });
-      return [(Array.isArray(outputs) ? outputs[0]! : outputs) as tf.Tensor2D, tf.tensor1d(batch.labels, 'int32')] as const;
+      const main = (Array.isArray(outputs) ? outputs[0]! : outputs) as tf.Tensor2D;
+      const labelTensor = tf.tensor1d(batch.labels, 'int32');
+      const perImage = tf.neg(tf.sum(tf.mul(tf.oneHot(labelTensor, input.numClasses), tf.logSoftmax(main)), -1));
+      return [main, labelTensor, perImage] as const;
     });
     try {
-      const [inTop1, inTop5] = await Promise.all([tf.inTopKAsync(probabilities, labels, 1), tf.inTopKAsync(probabilities, labels, k)]);
+      const [inTop1, inTop5] = await Promise.all([tf.inTopKAsync(logits, labels, 1), tf.inTopKAsync(logits, labels, k)]);
       counts.top1 += countHits(await inTop1.data());
       counts.top5 += countHits(await inTop5.data());
       tf.dispose([inTop1, inTop5]);
+      for (const loss of await losses.data()) counts.lossSum += loss;
     } finally {
-      tf.dispose([probabilities, labels]);
+      tf.dispose([logits, labels, losses]);
     }
     counts.images += batch.batchSize;
     if (maxBatches > 0 && ++batches >= maxBatches) break;

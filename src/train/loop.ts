@@ -1,16 +1,19 @@
 // A worker's run: the common start (a checkpoint's state on a resume), the synchronous steps
-// (local gradients -> exchange -> the same parameters everywhere -> moving average), and the end
-// (servers stopped, evaluation of the moving average, sharded and added up). The first worker also
-// keeps the run's records: a CSV row and a progress line per step, checkpoints, the summary.
+// (local gradients -> exchange -> the same parameters everywhere -> moving average), evaluations
+// on the validation split every so many steps and at the end (of the trained weights, and of their
+// moving average when there is one; sharded over the workers, counts added exactly), and the end
+// (servers stopped). The first worker also keeps the run's records: a CSV row and a progress line
+// per step, a row per evaluation, checkpoints, the summary.
 import { performance } from 'node:perf_hooks';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Collectives } from '../comm/collectives.js';
 import type { GradientExchange } from '../comm/types.js';
 import type { InputPipeline } from '../data/types.js';
-import { OptionsError } from '../errors.js';
+import { NumericalError } from '../errors.js';
+import { firstNonFinite } from '../optim/guard.js';
 import { emaDecayAt, updateEma } from './ema.js';
-import { evaluate, type EvalCounts } from './eval.js';
-import { packStep, parameterLayout, readParameters, writeParameters } from './parameters.js';
+import { evaluate } from './eval.js';
+import { packStep, parameterLayout, readParameters, writeParameters, type ParameterLayout } from './parameters.js';
 import { RunRecords } from './run-records.js';
 import { learningRateAt, type Schedule } from './schedule.js';
 import { computeGradients, type LossOptions } from './trainer.js';
@@ -19,10 +22,12 @@ import { parametersDigest } from './weights.js';
 export interface WorkerRunOptions {
   model: tfl.LayersModel;
   input: InputPipeline;
-  /** The validation split, opened after training (its decoders then have the cores), when there is one to evaluate. */
-  openEvalInput(): Promise<InputPipeline | undefined>;
+  /** The validation split, opened at the start (so that a missing one is found before training), or undefined: no evaluation. */
+  evalInput: InputPipeline | undefined;
   /** Batches each worker evaluates; 0: its whole shard. */
   evalBatches: number;
+  /** Evaluate after every this many steps, and at the end; 0: at the end only. */
+  evalEverySteps: number;
   exchange: GradientExchange;
   /** The workers (not the servers), for the start and the evaluation. */
   group: Collectives;
@@ -40,14 +45,43 @@ export interface WorkerRunOptions {
   log(line: string): void;
 }
 
+/** One set of weights evaluated: the counts added over the workers. */
+export interface Evaluation {
+  step: number;
+  weights: 'trained' | 'ema';
+  images: number;
+  top1: number;
+  top5: number;
+  /** Mean cross-entropy (without label smoothing). */
+  loss: number;
+}
+
 export interface WorkerRunResult {
   steps: number;
   /** sha256 of the final parameters: the same on every worker. */
   digest: string;
-  eval: EvalCounts | undefined;
+  /** The last evaluation, of each set of weights (empty without a validation split). */
+  evaluations: Evaluation[];
 }
 
 export async function runWorker(options: WorkerRunOptions): Promise<WorkerRunResult> {
+  try {
+    return await run(options);
+  } catch (error) {
+    // A step that went wrong (or a lost peer) ends the run; the checkpoint being written is the last good one.
+    await options.records?.abandon();
+    // Every worker (and server) meets a numerical error at the same step: they leave together,
+    // servers last, once the first worker's checkpoint is on disk (a launcher stops every rank
+    // when the first exits).
+    if (error instanceof NumericalError) {
+      await options.group.barrier().catch(() => {});
+      await options.exchange.finish().catch(() => {});
+    }
+    throw error;
+  }
+}
+
+async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
   const { model, input, exchange, group, records, maxSteps } = options;
   const layout = parameterLayout(model);
   const params = new Float32Array(layout.totalLength);
@@ -69,6 +103,7 @@ export async function runWorker(options: WorkerRunOptions): Promise<WorkerRunRes
   // Each step's figures, averaged over the workers: loss, top-1, then each worker's time to reach the exchange in its own slot.
   const stats = new Float32Array(2 + workers);
   const { stepsPerEpoch } = options.schedule;
+  let evaluations: Evaluation[] = [];
   let step = startStep;
   while (step < maxSteps) {
     const epoch = Math.floor(step / stepsPerEpoch);
@@ -80,7 +115,6 @@ export async function runWorker(options: WorkerRunOptions): Promise<WorkerRunRes
       const computeStart = performance.now();
       const learningRate = learningRateAt(step, options.schedule);
       const result = computeGradients(model, next.value, options.loss);
-      if (!Number.isFinite(result.loss)) throw new OptionsError(`the loss became ${result.loss} at step ${step + 1}`, 'lower --learning-rate');
       packStep(result.gradients, model, layout, local);
       const commStart = performance.now();
       stats.fill(0);
@@ -88,6 +122,7 @@ export async function runWorker(options: WorkerRunOptions): Promise<WorkerRunRes
       stats[1] = result.top1;
       stats[2 + exchange.workerIndex] = commStart - waitStart;
       const captureState = records?.checkpointDue(step + 1, maxSteps) ?? false;
+      // Throws, on every worker alike, when the averaged loss or gradient norm is not finite: nothing of the step is applied.
       const output = await exchange.step(params, { step, learningRate, local, stats, captureState });
       const commEnd = performance.now();
       if (ema) updateEma(ema, params, emaDecayAt(options.emaDecay, step));
@@ -104,6 +139,9 @@ export async function runWorker(options: WorkerRunOptions): Promise<WorkerRunRes
         });
         if (output.optimizerState) records.checkpoint(step, params, output.optimizerState, ema);
       }
+      if (step < maxSteps && options.evalEverySteps > 0 && step % options.evalEverySteps === 0) {
+        evaluations = await evaluateAll(options, layout, params, ema, step);
+      }
       if (step >= maxSteps) {
         await batches.return();
         break;
@@ -111,22 +149,35 @@ export async function runWorker(options: WorkerRunOptions): Promise<WorkerRunRes
     }
   }
   await exchange.finish();
-  await records?.flush();
+  const bad = firstNonFinite(params);
+  if (bad >= 0) throw new NumericalError(`the trained weights hold ${params[bad]} (value ${bad}) after step ${step}`, { hint: 'lower --learning-rate (or add --clip-norm)' });
   const digest = parametersDigest(params);
-  let evalCounts: EvalCounts | undefined;
-  const evalInput = await options.openEvalInput();
-  if (evalInput) {
-    if (ema) writeParameters(model, layout, ema);
-    let local: EvalCounts;
-    try {
-      local = await evaluate(model, evalInput, options.evalBatches);
-    } finally {
-      await evalInput.close();
+  if (options.evalInput) evaluations = await evaluateAll(options, layout, params, ema, step);
+  await records?.flush();
+  return { steps: step - startStep, digest, evaluations };
+}
+
+/** Evaluates the trained weights, then their moving average (if any), and leaves the trained weights in the model. */
+async function evaluateAll(
+  options: WorkerRunOptions, layout: ParameterLayout, params: Float32Array, ema: Float32Array | undefined, step: number,
+): Promise<Evaluation[]> {
+  const { model, evalInput, group, records } = options;
+  if (!evalInput) return [];
+  const results: Evaluation[] = [];
+  for (const [weights, values] of [['trained', params], ...(ema ? [['ema', ema]] : [])] as ['trained' | 'ema', Float32Array][]) {
+    writeParameters(model, layout, values);
+    const local = await evaluate(model, evalInput, options.evalBatches);
+    // Integers added exactly, in worker order; patient, as a slower worker may finish its share later.
+    const [images, top1, top5, lossSum] = await group.sumExact(Float64Array.of(local.images, local.top1, local.top5, local.lossSum));
+    const evaluation: Evaluation = { step, weights, images: images!, top1: top1! / images!, top5: top5! / images!, loss: lossSum! / images! };
+    results.push(evaluation);
+    if (records) {
+      const epoch = step / options.schedule.stepsPerEpoch;
+      records.evaluation({ ...evaluation, epoch });
+      options.stdout(`eval step ${step} epoch ${epoch.toFixed(2)} weights=${weights} top1=${evaluation.top1.toFixed(4)} top5=${evaluation.top5.toFixed(4)} ` +
+        `loss=${evaluation.loss.toFixed(4)} on ${images} validation images\n`);
     }
-    const counts = Float32Array.of(local.images, local.top1, local.top5);
-    await group.allreduceMean(counts);
-    const [images, top1, top5] = Array.from(counts, (mean) => Math.round(mean * workers));
-    evalCounts = { images: images!, top1: top1!, top5: top5! };
   }
-  return { steps: step - startStep, digest, eval: evalCounts };
+  if (ema) writeParameters(model, layout, params);
+  return results;
 }

@@ -36,6 +36,15 @@ export function parameterLayout(model: tfl.LayersModel): ParameterLayout {
   return { entries, trainableLength, totalLength: offset };
 }
 
+/**
+ * Per variable: whether weight decay applies to it. Convolution and dense kernels only, as
+ * TF-slim's weights_regularizer: not the dense biases, not batch norm's offsets (beta), and not
+ * the moving averages, which are not trained.
+ */
+export function decayedVariables(layout: ParameterLayout): boolean[] {
+  return layout.entries.map((entry) => entry.trainable && /(^|\/)kernel$/.test(entry.name));
+}
+
 /** Names and lengths in order: two layouts with the same signature hold the same variables. */
 export function layoutSignature(layout: ParameterLayout): string {
   return layout.entries.map((e) => `${e.trainable ? '' : '~'}${e.name}:${e.shape.join('x')}`).join(',');

@@ -1,18 +1,20 @@
 // What the first worker keeps of a run, all under its run directory: metrics.csv (a row per step,
-// on disk before the next step starts), checkpoints/ (atomic, checksummed, the newest K kept;
-// written in the background while training goes on), summary.json at the end; and on stdout a
-// line per step with throughput and ETA, or a progress bar on a terminal. A resume takes the
-// newest valid checkpoint, skipping corrupt ones, and drops the CSV rows after it.
+// on disk before the next step starts), eval.csv (a row per evaluation and set of weights),
+// checkpoints/ (atomic, checksummed, the newest K kept; written in the background while training
+// goes on; never of weights that are not finite), summary.json at the end; and on stdout a line
+// per step with throughput and ETA, or a progress bar on a terminal. A resume takes the newest
+// valid checkpoint, skipping corrupt ones, and drops the CSV rows after it.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadNewestCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointState } from '../checkpoint/checkpoint.js';
-import { CheckpointError } from '../errors.js';
-import { StepCsv, type StepRecord } from '../metrics/csv.js';
+import { CheckpointError, NumericalError } from '../errors.js';
+import { EVAL_TABLE, RecordCsv, StepCsv, type EvalRecord, type StepRecord } from '../metrics/csv.js';
 import { Progress } from '../metrics/progress.js';
 import { summarize, writeSummaryJson, type RunSummary } from '../metrics/summary.js';
+import { firstNonFinite } from '../optim/guard.js';
+import { slotNames, type OptimizerName, type OptimizerState } from '../optim/types.js';
 import { layoutSignature, type ParameterLayout } from './parameters.js';
-import type { RmsPropState } from './rmsprop.js';
 
 export interface RunRecordsOptions {
   runDir: string;
@@ -25,6 +27,8 @@ export interface RunRecordsOptions {
   checkpointEveryMinutes: number;
   /** Stored in every checkpoint, and compared on a resume: what the run was. */
   meta: Record<string, unknown>;
+  /** Whose state the checkpoints hold: a resume needs the same. */
+  optimizer: OptimizerName;
   maxSteps: number;
   globalBatch: number;
   /** Print a step line every N steps (not on a terminal, which gets a progress bar). */
@@ -37,15 +41,21 @@ export interface RunRecordsOptions {
 export interface Resumed {
   step: number;
   weights: Float32Array;
-  state: RmsPropState;
+  state: OptimizerState;
   ema: Float32Array | undefined;
 }
+
+/** A checkpoint's array of optimizer slot `slot`. */
+const slotArray = (slot: string) => `optimizer.${slot}`;
 
 export class RunRecords {
   readonly checkpointDir: string;
   readonly csvPath: string;
+  readonly evalCsvPath: string;
   readonly summaryPath: string;
-  private csv: StepCsv | undefined;
+  private csv: RecordCsv<StepRecord> | undefined;
+  private evalCsv: RecordCsv<EvalRecord> | undefined;
+  private readonly evaluations: EvalRecord[] = [];
   private progress: Progress | undefined;
   private readonly rows: StepRecord[] = [];
   private lastCheckpointAt = performance.now();
@@ -56,6 +66,7 @@ export class RunRecords {
   constructor(private readonly options: RunRecordsOptions) {
     this.checkpointDir = join(options.runDir, 'checkpoints');
     this.csvPath = join(options.runDir, 'metrics.csv');
+    this.evalCsvPath = join(options.runDir, 'eval.csv');
     this.summaryPath = join(options.runDir, 'summary.json');
   }
 
@@ -82,16 +93,24 @@ export class RunRecords {
       if (!values) throw new CheckpointError(`${path} has no "${name}"`, { hint: 'it was not written by this version of hpctrain' });
       return values;
     };
+    // Checkpoints from before the optimizers were named hold RMSProp's slots as rmsprop.ms and rmsprop.mom.
+    const legacy = state.meta.optimizer === undefined && state.arrays['rmsprop.ms'] !== undefined;
+    const optimizer = legacy ? 'rmsprop' : state.meta.optimizer;
+    if (optimizer !== this.options.optimizer) {
+      throw new CheckpointError(`${path} holds the state of optimizer ${String(optimizer)}, and this run trains with ${this.options.optimizer}`, {
+        hint: `resume with --optimizer ${String(optimizer)} (and the recipe it was trained with), or start afresh with --resume never or another --run-dir`,
+      });
+    }
+    const optimizerState = Object.fromEntries(slotNames(this.options.optimizer).map((slot) => [slot, array(legacy ? `rmsprop.${slot}` : slotArray(slot))]));
     log(`resuming from ${path}: step ${state.step}`);
-    return {
-      step: state.step, weights: array('weights'), state: { ms: array('rmsprop.ms'), mom: array('rmsprop.mom') }, ema: state.arrays.ema,
-    };
+    return { step: state.step, weights: array('weights'), state: optimizerState, ema: state.arrays.ema };
   }
 
   begin(startStep: number): void {
     const { maxSteps, log } = this.options;
     if (startStep >= maxSteps) log(`the checkpoint is at step ${startStep}, at or past the last step (${maxSteps}): nothing to train`);
     this.csv = StepCsv.open(this.csvPath, { resumeStep: startStep });
+    this.evalCsv = RecordCsv.open(this.evalCsvPath, EVAL_TABLE, { resumeStep: startStep });
     this.progress = new Progress({ totalSteps: maxSteps, startStep: Math.min(startStep, maxSteps) });
   }
 
@@ -118,13 +137,32 @@ export class RunRecords {
     }
   }
 
-  /** Starts writing a checkpoint of this step (copies: training goes on meanwhile); one at a time. */
-  checkpoint(step: number, params: Float32Array, state: RmsPropState, ema: Float32Array | undefined): void {
+  /** One evaluation's figures: a row of eval.csv, and the latest of each set of weights goes in the summary. */
+  evaluation(record: EvalRecord): void {
+    this.evaluations.push(record);
+    this.evalCsv?.write(record);
+  }
+
+  /**
+   * Starts writing a checkpoint of this step (copies: training goes on meanwhile); one at a time.
+   * Throws a NumericalError, writing nothing, when a weight or optimizer value is not finite.
+   */
+  checkpoint(step: number, params: Float32Array, state: OptimizerState, ema: Float32Array | undefined): void {
+    for (const [name, values] of [['weights', params], ['moving average', ema], ...Object.entries(state).map(([slot, v]) => [`optimizer ${slot}`, v])] as const) {
+      const at = values ? firstNonFinite(values as Float32Array) : -1;
+      if (at >= 0) {
+        throw new NumericalError(`after step ${step}, value ${at} of the ${name} is ${(values as Float32Array)[at]}: not checkpointed`, {
+          hint: 'lower --learning-rate (or add --clip-norm), then resume from the last checkpoint',
+        });
+      }
+    }
     this.lastCheckpointAt = performance.now();
     const checkpoint: CheckpointState = {
       step,
-      meta: { ...this.options.meta, layout: this.layoutDigest, step, writtenAt: new Date().toISOString() },
-      arrays: { weights: params.slice(), 'rmsprop.ms': state.ms, 'rmsprop.mom': state.mom, ...(ema ? { ema: ema.slice() } : {}) },
+      meta: { ...this.options.meta, optimizer: this.options.optimizer, layout: this.layoutDigest, step, writtenAt: new Date().toISOString() },
+      arrays: {
+        weights: params.slice(), ...Object.fromEntries(Object.entries(state).map(([slot, values]) => [slotArray(slot), values])), ...(ema ? { ema: ema.slice() } : {}),
+      },
     };
     this.writing = this.writing.then(async () => {
       try {
@@ -139,10 +177,18 @@ export class RunRecords {
     });
   }
 
+  /** After a failure: waits for the checkpoint being written (so that the last good one is on disk), and closes the CSVs. */
+  async abandon(): Promise<void> {
+    await this.writing;
+    this.csv?.close();
+    this.evalCsv?.close();
+  }
+
   /** Waits for the checkpoint being written; throws if the last one failed. Closes the CSV. */
   async flush(): Promise<void> {
     await this.writing;
     this.csv?.close();
+    this.evalCsv?.close();
     if (this.checkpointFailure) {
       throw new CheckpointError(`the last checkpoint could not be written to ${this.checkpointDir}`, {
         cause: this.checkpointFailure, hint: 'is the file system full or read-only? the metrics up to the last step are in metrics.csv',
@@ -152,7 +198,9 @@ export class RunRecords {
 
   /** The summary of this process's steps (and whatever the caller adds), printed and written as JSON. */
   finish(extra: Record<string, unknown>): RunSummary {
-    const summary = summarize(this.rows, { ...extra, runDir: this.options.runDir, metrics: this.csvPath, checkpoints: this.checkpointDir });
+    const latest = (weights: string) => this.evaluations.filter((e) => e.weights === weights).at(-1);
+    const evaluation = this.evaluations.length > 0 ? { trained: latest('trained'), ema: latest('ema'), csv: this.evalCsvPath } : undefined;
+    const summary = summarize(this.rows, { ...extra, eval: evaluation, runDir: this.options.runDir, metrics: this.csvPath, checkpoints: this.checkpointDir });
     writeSummaryJson(this.summaryPath, summary);
     return summary;
   }

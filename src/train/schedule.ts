@@ -1,30 +1,39 @@
-// The Inception-V3 recipe's learning rate: 0.045 for a global batch of 32 x 50 images, scaled
-// linearly with the global batch (Goyal et al.'s rule, as tf_cnn_benchmarks applies it), reached
-// by a linear warm-up over the first epochs (Goyal et al.: a large batch diverges without one),
-// then multiplied by 0.94 every 2 epochs (the paper's decay, a staircase as TF-slim's
-// exponential_decay(staircase=True) makes it).
-export const BASE_LEARNING_RATE = 0.045;
-export const BASE_GLOBAL_BATCH = 32 * 50;
+// The learning rate of each step: a linear warm-up (Goyal et al.: a large batch diverges without
+// one) to the peak rate, then one of three shapes over the rest of the run: cosine decay to zero
+// at the last step (Loshchilov and Hutter's SGDR without restarts, the default recipe's), the
+// Inception paper's staircase (x0.94 every 2 epochs, as TF-slim's exponential_decay(staircase)
+// makes it), or constant.
 
-export function scaledLearningRate(globalBatch: number): number {
-  return (BASE_LEARNING_RATE * globalBatch) / BASE_GLOBAL_BATCH;
-}
+export const SCHEDULES = ['cosine', 'staircase', 'constant'] as const;
+export type ScheduleKind = (typeof SCHEDULES)[number];
 
 export interface Schedule {
-  /** The rate after warm-up, before any decay. */
+  kind: ScheduleKind;
+  /** The rate at the end of the warm-up, before any decay. */
   peakRate: number;
-  /** Epochs of linear warm-up from peakRate / (warm-up steps) to peakRate; 0 for none. */
-  warmupEpochs: number;
-  /** Multiplier applied every decayEpochs epochs (0.94); 1 for none. */
+  /** Steps of linear warm-up from peakRate / warmupSteps to peakRate; 0 for none. */
+  warmupSteps: number;
+  /** The run's last step (cosine reaches zero there). */
+  totalSteps: number;
+  stepsPerEpoch: number;
+  /** staircase: multiply by decayRate every decayEpochs epochs (the warm-up's epochs count). */
   decayRate: number;
   decayEpochs: number;
-  stepsPerEpoch: number;
 }
 
 /** The rate of the step-th step (0-based). */
 export function learningRateAt(step: number, schedule: Schedule): number {
-  const warmupSteps = Math.round(schedule.warmupEpochs * schedule.stepsPerEpoch);
-  if (step < warmupSteps) return (schedule.peakRate * (step + 1)) / warmupSteps;
-  const epoch = step / schedule.stepsPerEpoch;
-  return schedule.peakRate * schedule.decayRate ** Math.floor(epoch / schedule.decayEpochs);
+  const { peakRate, warmupSteps, totalSteps } = schedule;
+  if (step < warmupSteps) return (peakRate * (step + 1)) / warmupSteps;
+  switch (schedule.kind) {
+    case 'constant':
+      return peakRate;
+    case 'staircase':
+      return peakRate * schedule.decayRate ** Math.floor(step / schedule.stepsPerEpoch / schedule.decayEpochs);
+    case 'cosine': {
+      const span = totalSteps - warmupSteps;
+      const progress = span > 0 ? Math.min(1, (step - warmupSteps) / span) : 0;
+      return peakRate * 0.5 * (1 + Math.cos(Math.PI * progress));
+    }
+  }
 }

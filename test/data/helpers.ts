@@ -15,6 +15,8 @@ export const CLASS_COLOURS: readonly Rgb[] = [
   [40, 200, 60],
   [50, 60, 230],
   [230, 220, 40],
+  [240, 240, 240],
+  [20, 20, 20],
 ];
 
 export function makeTempDir(prefix = 'hpctrain-data-'): string {

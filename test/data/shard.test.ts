@@ -43,13 +43,23 @@ describe('data/shard', () => {
     assert.equal(everSeen.size, count);
   });
 
-  it('covers every example exactly once in evaluation, in file order', () => {
+  it('covers every example exactly once in evaluation, in one fixed order interleaved over the ranks', () => {
     for (const [count, size] of CASES) {
       const shards = allRanks(count, size, 42, 3, 'eval');
-      const all = shards.flatMap((s) => [...s]);
+      const all = shards.flatMap((s) => [...s]).sort((a, b) => a - b);
       assert.deepEqual(all, Array.from({ length: count }, (_, i) => i), `n=${count} size=${size}`);
       const lengths = shards.map((s) => s.length);
       assert.ok(Math.max(...lengths) - Math.min(...lengths) <= 1);
+      assert.deepEqual(allRanks(count, size, 7, 0, 'eval'), shards, 'the same for every seed and epoch');
+      // Interleaved: the ranks' i-th examples are neighbours in the one order, so rank 0 of 1 reads them in turn.
+      const [whole] = allRanks(count, 1, 0, 0, 'eval');
+      shards.forEach((shard, rank) => shard.forEach((index, i) => assert.equal(index, whole![rank + i * size], `n=${count} size=${size} rank ${rank}`)));
+    }
+    // Class-sorted files (10 classes of 30): each rank's first batch of 16 samples most classes, not one or two.
+    for (const rank of [0, 1]) {
+      const firstBatch = shardExamples({ count: 300, rank, size: 2, seed: 1, epoch: 0, mode: 'eval' }).slice(0, 16);
+      const classes = new Set([...firstBatch].map((index) => Math.floor(index / 30)));
+      assert.ok(classes.size >= 6, `rank ${rank}'s first batch holds classes ${[...classes]}`);
     }
   });
 

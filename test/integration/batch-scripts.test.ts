@@ -51,7 +51,7 @@ describe('batch scripts on the local Slurm cluster', function () {
       const output = jobId ? readFileSync(join(work, `slurm-${jobId}.out`), 'utf8') : '';
       assert.equal(result.exitCode, 0, `${result.stderr}\n${output}`);
       assert.match(output, new RegExp(`train\\.slurm: job \\d+ on ${nodes} node\\(s\\) \\(node\\[1-${nodes}\\]\\), train;`));
-      assert.match(output, workers > 1 ? new RegExp(`batch 2 per worker x ${workers} workers`) : /batch 2, learning rate/);
+      assert.match(output, workers > 1 ? new RegExp(`batch 2 per worker x ${workers} workers`) : /batch 2, 2 steps on wasm/);
       if (servers > 0) assert.match(output, /parameter server 0: served 2 steps/);
       assert.equal(output.split('\n').filter((line) => /^step \d\/2 /.test(line)).length, 2, output);
       const digests = [...output.matchAll(/^weights sha256=([0-9a-f]{64})$/gm)].map((m) => m[1]);

@@ -3,13 +3,13 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readd
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OptionsError } from '../../src/errors.js';
-import { readStepCsv, STEP_COLUMNS, StepCsv } from '../../src/metrics/csv.js';
+import { readStepCsv, type RecordCsv, type StepRecord, STEP_COLUMNS, StepCsv } from '../../src/metrics/csv.js';
 import { stepRecord } from './records.js';
 
 describe('step CSV', () => {
   let dir: string;
   let path: string;
-  const opened: StepCsv[] = [];
+  const opened: RecordCsv<StepRecord>[] = [];
   const open = (options?: { resumeStep?: number }) => {
     const csv = StepCsv.open(path, options);
     opened.push(csv);
@@ -121,7 +121,7 @@ describe('step CSV', () => {
   it('refuses a file that is not a step CSV, and leaves it as it was', () => {
     writeFileSync(join(dir, 'other.csv'), 'name,value\na,1\n');
     assert.throws(() => StepCsv.open(join(dir, 'other.csv')), (error) =>
-      error instanceof OptionsError && /other\.csv is not a step CSV/.test(error.message) && /another path/.test(error.hint ?? ''));
+      error instanceof OptionsError && /other\.csv is not a step CSV/.test(error.message) && /another --run-dir/.test(error.hint ?? ''));
     assert.equal(readFileSync(join(dir, 'other.csv'), 'utf8'), 'name,value\na,1\n');
     assert.throws(() => readStepCsv(join(dir, 'other.csv')), /no column step, epoch/);
   });

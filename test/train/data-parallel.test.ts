@@ -13,8 +13,9 @@ import { PsExchange } from '../../src/comm/ps-client.js';
 import { AllreduceExchange } from '../../src/comm/ring-allreduce.js';
 import { type Peer, Transport } from '../../src/comm/transport.js';
 import type { ExchangeConfig, GradientExchange, Strategy } from '../../src/comm/types.js';
-import { packStep, parameterLayout, readParameters, writeParameters, type ParameterLayout } from '../../src/train/parameters.js';
-import { RECIPE_RMSPROP } from '../../src/train/rmsprop.js';
+import { decayedVariables, packStep, parameterLayout, readParameters, writeParameters, type ParameterLayout } from '../../src/train/parameters.js';
+import type { OptimizerName } from '../../src/optim/types.js';
+import { defaultOptimizer } from '../../src/train/recipe.js';
 import { computeGradients } from '../../src/train/trainer.js';
 import { weightsDigest } from '../../src/train/weights.js';
 import { getFreePortBlock } from '../helpers/ports.js';
@@ -35,10 +36,10 @@ function buildModel(seed: number): tfl.LayersModel {
   return tfl.model({ inputs: input, outputs: output });
 }
 
-function configOf(layout: ParameterLayout): ExchangeConfig {
+function configOf(layout: ParameterLayout, optimizer: OptimizerName): ExchangeConfig {
   return {
     trainableLength: layout.trainableLength, totalLength: layout.totalLength, variableLengths: layout.entries.map((e) => e.length),
-    rmsprop: RECIPE_RMSPROP, clipNorm: 2, statsLength: 1,
+    decayed: decayedVariables(layout), optimizer: { ...defaultOptimizer(optimizer), weightDecay: 0.01 }, clipNorm: 2, statsLength: 1,
   };
 }
 
@@ -58,8 +59,8 @@ async function openTransports(size: number): Promise<Transport[]> {
   return Promise.all(peers.map((p) => Transport.open({ rank: p.rank, peers, key: deriveCommKey('s', 'dp-test'), timeoutMs: 20_000 })));
 }
 
-for (const strategy of ['allreduce', 'ps'] as Strategy[]) {
-  describe(`data-parallel steps (${strategy})`, function () {
+for (const [strategy, optimizer] of [['allreduce', 'rmsprop'], ['allreduce', 'adamw'], ['ps', 'rmsprop'], ['ps', 'adamw']] as [Strategy, OptimizerName][]) {
+  describe(`data-parallel steps (${strategy}, ${optimizer})`, function () {
     this.timeout(60_000);
     before(async () => {
       await tf.setBackend('cpu');
@@ -73,7 +74,7 @@ for (const strategy of ['allreduce', 'ps'] as Strategy[]) {
       const replicas = [buildModel(1), buildModel(7)];
       const single = buildModel(1);
       try {
-        const config = configOf(parameterLayout(single));
+        const config = configOf(parameterLayout(single), optimizer);
         const serving = servers > 0
           ? runParameterServer({ link: transports[0]!, firstWorker: servers, markDeparted: (r) => transports[0]!.markDeparted(r) })
           : undefined;

@@ -8,7 +8,7 @@ import { openInput } from '../../src/data/input.js';
 import type { Batch, InputPipeline } from '../../src/data/types.js';
 import { buildInceptionV3 } from '../../src/model/inception-v3.js';
 import { crossEntropy, smoothedTargets, top1 } from '../../src/train/loss.js';
-import { scaledLearningRate } from '../../src/train/schedule.js';
+import { defaultLearningRate } from '../../src/train/recipe.js';
 import { trainStep } from '../../src/train/trainer.js';
 import { makeTempDir, removeDir, writeImagenetTrain } from '../data/helpers.js';
 
@@ -54,7 +54,7 @@ describe('training Inception-V3 on the wasm backend', function () {
       return { loss: crossEntropy(probabilities, smoothedTargets(labels, CLASSES, 0.1)).dataSync()[0]!, top1: top1(probabilities, labels).dataSync()[0]! };
     });
     const before = evaluate();
-    const optimizer = tf.train.rmsprop(scaledLearningRate(BATCH), 0.9, 0.9, 1.0);
+    const optimizer = tf.train.rmsprop(defaultLearningRate('rmsprop', BATCH), 0.9, 0.9, 1.0);
     let steps = 0;
     for (let epoch = 0; steps < STEPS; epoch++) {
       for await (const batch of input.epoch(epoch)) {
