@@ -70,14 +70,13 @@ async function writeExport(found: FoundCheckpoint, meta: CheckpointModelMeta, we
   const { modelFiles, writeJsonFile, writeLabels } = await import('../model/model-files.js');
   // The run's own model first: its variable names are the layout's (see loadCheckpointModel).
   const trained = loadCheckpointModel(found.path, meta, weights.values);
-  let exported;
+  const exported = buildInferenceInceptionV3(meta);
   try {
-    exported = buildInferenceInceptionV3(meta);
-    copyWeightsByName(trained, exported, (layerName) => layerName.startsWith('aux_'));
-  } finally {
-    trained.dispose();
-  }
-  try {
+    try {
+      copyWeightsByName(trained, exported, (layerName) => layerName.startsWith('aux_'));
+    } finally {
+      trained.dispose();
+    }
     exported.setUserDefinedMetadata({ hpctrain: { checkpoint: resolve(found.path), step: found.state.step, weights: weights.kind } });
     const saved = await exported.save(modelFiles(dir));
     await writeLabels(dir, meta.classes ?? Array.from({ length: meta.numClasses }, (_, i) => String(i)));

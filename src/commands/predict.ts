@@ -2,6 +2,7 @@
 // by the very function the evaluation's decoding threads run (central crop, resize, [-1, 1]), on
 // the backend training would pick; prints each image's top classes with their probabilities.
 import { stat } from 'node:fs/promises';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { BACKEND_CHOICES, type BackendName } from '../backend/select.js';
 import { DataError, ModelFilesError, OptionsError } from '../errors.js';
 import type { OptionValues } from '../options.js';
@@ -73,10 +74,11 @@ async function checkImagesExist(images: readonly string[]): Promise<void> {
   }
 }
 
-async function loadExportedModel(dir: string) {
+/** The model in dir, checked to be a classifier of square RGB images, and its class names. */
+async function loadExportedModel(dir: string): Promise<{ model: LayersModel; labels: string[]; imageSize: number }> {
   const tfl = await import('@tensorflow/tfjs-layers');
   const { modelFiles, readLabels } = await import('../model/model-files.js');
-  let model: import('@tensorflow/tfjs-layers').LayersModel;
+  let model: LayersModel;
   try {
     model = await tfl.loadLayersModel(modelFiles(dir));
   } catch (error) {
@@ -85,25 +87,26 @@ async function loadExportedModel(dir: string) {
       cause: error, hint: 'is it a model written by `hpctrain export`? export it again',
     });
   }
-  const input = model.inputs[0]!.shape;
-  const output = model.outputs[0]!.shape;
-  const imageSize = input[1];
-  if (model.inputs.length !== 1 || model.outputs.length !== 1 || input.length !== 4 || input[3] !== 3 || typeof imageSize !== 'number' || input[2] !== imageSize ||
-    output.length !== 2 || typeof output[1] !== 'number') {
-    model.dispose();
-    throw new ModelFilesError(`the model in ${dir} takes ${JSON.stringify(input)} and gives ${JSON.stringify(output)}: not an image classifier of square RGB images`, {
-      hint: 'hpctrain predict runs models written by `hpctrain export`',
-    });
-  }
-  const labels = await readLabels(dir).catch((error: unknown) => {
+  try {
+    const input = model.inputs[0]!.shape;
+    const output = model.outputs[0]!.shape;
+    const imageSize = input[1];
+    const classes = output[1];
+    if (model.inputs.length !== 1 || model.outputs.length !== 1 || input.length !== 4 || typeof imageSize !== 'number' || input[2] !== imageSize || input[3] !== 3 ||
+      output.length !== 2 || typeof classes !== 'number') {
+      throw new ModelFilesError(`the model in ${dir} takes ${JSON.stringify(input)} and gives ${JSON.stringify(output)}: not a classifier of square RGB images`, {
+        hint: 'hpctrain predict runs models written by `hpctrain export`',
+      });
+    }
+    const labels = await readLabels(dir);
+    if (labels.length !== classes) {
+      throw new ModelFilesError(`labels.txt in ${dir} names ${labels.length} classes; the model has ${classes}`, { hint: 'the files are of different exports: export the model again' });
+    }
+    return { model, labels, imageSize };
+  } catch (error) {
     model.dispose();
     throw error;
-  });
-  if (labels.length !== output[1]) {
-    model.dispose();
-    throw new ModelFilesError(`labels.txt in ${dir} names ${labels.length} classes; the model has ${output[1]}`, { hint: 'the files are of different exports: export the model again' });
   }
-  return { model, labels, imageSize };
 }
 
 /** NHWC floats of the images, each decoded, cropped and scaled as the evaluation's decoding threads do it. */
@@ -118,7 +121,7 @@ async function preprocessImages(images: readonly string[], imageSize: number): P
   return new Float32Array(output);
 }
 
-async function classify(model: import('@tensorflow/tfjs-layers').LayersModel, images: Float32Array, count: number, imageSize: number): Promise<Float32Array[]> {
+async function classify(model: LayersModel, images: Float32Array, count: number, imageSize: number): Promise<Float32Array[]> {
   const { tf } = await import('../backend/tf.js');
   const probabilities = tf.tidy(() => model.predict(tf.tensor4d(images, [count, imageSize, imageSize, 3])) as import('@tensorflow/tfjs-core').Tensor);
   try {

@@ -27,8 +27,8 @@ export function copyWeightsByName(from: tfl.LayersModel, to: tfl.LayersModel, le
     for (const weight of layer.weights) {
       const key = weightKey(layer, weight);
       const source = sources.get(key);
-      if (!source) problems.push(`${key} has no counterpart in ${from.name}`);
-      else if (source.shape.join('x') !== weight.shape.join('x')) problems.push(`${key} is ${source.shape.join('x')} in ${from.name}, ${weight.shape.join('x')} in ${to.name}`);
+      if (!source) problems.push(`${key} is not in the source model`);
+      else if (source.shape.join('x') !== weight.shape.join('x')) problems.push(`${key} is ${source.shape.join('x')} in the source model, ${weight.shape.join('x')} in the target`);
       else values.push(source);
       used.add(key);
     }
@@ -36,9 +36,9 @@ export function copyWeightsByName(from: tfl.LayersModel, to: tfl.LayersModel, le
   }
   for (const layer of from.layers) {
     if (leftOut(layer.name)) continue;
-    for (const weight of layer.weights) if (!used.has(weightKey(layer, weight))) problems.push(`${weightKey(layer, weight)} of ${from.name} has no counterpart in ${to.name}`);
+    for (const weight of layer.weights) if (!used.has(weightKey(layer, weight))) problems.push(`${weightKey(layer, weight)} is not in the target model`);
   }
-  if (problems.length > 0) throw new Error(`the two models do not match, weight for weight: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new Error(`cannot copy the weights of ${from.name} into ${to.name}, which is not the same network: ${problems.join('; ')}`);
   let copied = 0;
   for (const { layer, values } of assignments) {
     // The variables share the values' data, counted by reference: disposing `from` leaves `to` whole.
