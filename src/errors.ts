@@ -1,7 +1,7 @@
 // One error family for everything a user can cause or meet. The CLI prints `message` (and the
 // hint) without a stack trace for these; anything else is a bug and keeps its stack.
 
-export type Phase = 'options' | 'env' | 'rendezvous' | 'cluster' | 'launch' | 'data' | 'comm' | 'checkpoint' | 'train';
+export type Phase = 'options' | 'env' | 'rendezvous' | 'cluster' | 'launch' | 'data' | 'comm' | 'checkpoint' | 'train' | 'model';
 
 export interface ErrorContext {
   phase: Phase;
@@ -113,5 +113,12 @@ export class CorruptCheckpointError extends CheckpointError {
 export class NumericalError extends HpcTrainError {
   constructor(message: string, context: Omit<ErrorContext, 'phase'> = {}) {
     super(message, { ...context, phase: 'train' });
+  }
+}
+
+/** An exported model's directory (hpctrain export, predict): missing, incomplete, or not a TensorFlow.js layers model. */
+export class ModelFilesError extends HpcTrainError {
+  constructor(message: string, context: Omit<ErrorContext, 'phase'> = {}) {
+    super(message, { ...context, phase: 'model' });
   }
 }

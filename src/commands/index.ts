@@ -32,4 +32,12 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'build Inception-V3 and print its layers and parameter counts',
     load: async () => (await import('./model.js')).modelCommand,
   },
+  export: {
+    summary: 'write a run\'s trained model as a TensorFlow.js layers model (model.json, weights, labels)',
+    load: async () => (await import('./export.js')).exportCommand,
+  },
+  predict: {
+    summary: 'classify images with an exported model: top classes and probabilities',
+    load: async () => (await import('./predict.js')).predictCommand,
+  },
 };

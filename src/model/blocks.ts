@@ -26,10 +26,20 @@ export class LayerNames {
   }
 }
 
-/** What every block needs besides its input: where names come from and the base seed. */
+/**
+ * Which layer classes a build uses. 'training' (the default): hpctrain's UnfusedConv2D and
+ * ScalelessBatchNorm with its ReLU, which train on wasm and cpu. 'standard': tfjs-layers' own
+ * Conv2D, BatchNormalization (scale false) and Activation, as Keras builds conv2d_bn, so that plain
+ * TensorFlow.js loads an exported model; for inference only, since tfjs-layers' BatchNormalization
+ * cannot train without a scale. Both name their layers and weights alike.
+ */
+export type LayerSet = 'training' | 'standard';
+
+/** What every block needs besides its input: where names come from, the base seed, the layer classes. */
 export interface BuildContext {
   names: LayerNames;
   seed: number;
+  layers?: LayerSet;
 }
 
 export interface ConvOptions {
@@ -48,7 +58,7 @@ function applyLayer(layer: tfl.layers.Layer, input: Tensor | Tensor[]): Tensor {
  */
 export function conv2dBn(x: Tensor, context: BuildContext, filters: number, rows: number, cols: number, options: ConvOptions = {}): Tensor {
   const convName = context.names.next('conv2d');
-  const conv = unfusedConv2d({
+  const convArgs = {
     name: convName,
     filters,
     kernelSize: [rows, cols],
@@ -56,7 +66,14 @@ export function conv2dBn(x: Tensor, context: BuildContext, filters: number, rows
     padding: options.padding ?? 'same',
     useBias: false,
     kernelInitializer: seededGlorotUniform(context.seed, convName),
-  });
+  };
+  if (context.layers === 'standard') {
+    const conv = tfl.layers.conv2d(convArgs);
+    const bn = tfl.layers.batchNormalization({ name: context.names.next('batch_normalization'), scale: false, center: true, momentum: 0.99, epsilon: 1e-3 });
+    const relu = tfl.layers.activation({ name: context.names.next('activation'), activation: 'relu' });
+    return applyLayer(relu, applyLayer(bn, applyLayer(conv, x)));
+  }
+  const conv = unfusedConv2d(convArgs);
   // tfjs-layers' own BatchNormalization cannot train without a scale; see batch-norm.ts.
   // The ReLU is fused into it (see batch-norm.ts), so there is no activation_N layer.
   const bn = scalelessBatchNorm({ name: context.names.next('batch_normalization'), momentum: 0.99, epsilon: 1e-3, relu: true });

@@ -50,16 +50,8 @@ function stem(input: Tensor, context: BuildContext): Tensor {
   return maxPool3x3Stride2(x, context);
 }
 
-/**
- * Builds a freshly initialised Inception-V3 on the current tfjs backend. Outputs: 'predictions'
- * (the logits over numClasses: the loss takes a log-softmax of them, see train/loss.ts; an
- * exported model adds the softmax), then 'aux_logits' when auxLogits is set.
- */
-export function buildInceptionV3(args: InceptionV3Args): tfl.LayersModel {
-  validateInceptionV3Args(args);
-  const context: BuildContext = { names: new LayerNames(), seed: args.seed };
-  const input = tfl.input({ name: 'input_1', shape: [args.imageSize, args.imageSize, 3] });
-
+/** Stem and mixed0..mixed10: 299x299x3 -> 8x8x2048; mixed7 (17x17x768) is where the auxiliary head reads. */
+function trunk(input: Tensor, context: BuildContext): { mixed7: Tensor; mixed10: Tensor } {
   let x = stem(input, context);
   x = inceptionA(x, context, 32, 'mixed0'); // 35x35x256
   x = inceptionA(x, context, 64, 'mixed1'); // 35x35x288
@@ -73,12 +65,41 @@ export function buildInceptionV3(args: InceptionV3Args): tfl.LayersModel {
   x = inceptionD(x, context, 'mixed8'); // 8x8x1280
   x = inceptionE(x, context, 0); // mixed9: 8x8x2048
   x = inceptionE(x, context, 1); // mixed10: 8x8x2048
+  return { mixed7, mixed10: x };
+}
 
-  x = tfl.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as Tensor;
-  const predictions = tfl.layers
-    .dense({ name: 'predictions', units: args.numClasses, activation: 'linear', kernelInitializer: seededGlorotUniform(args.seed, 'predictions') })
-    .apply(x) as Tensor;
+/** avg_pool and the 'predictions' dense layer. */
+function classifier(x: Tensor, args: InceptionV3Args, activation: 'linear' | 'softmax'): Tensor {
+  const pooled = tfl.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as Tensor;
+  return tfl.layers
+    .dense({ name: 'predictions', units: args.numClasses, activation, kernelInitializer: seededGlorotUniform(args.seed, 'predictions') })
+    .apply(pooled) as Tensor;
+}
 
+/**
+ * Builds a freshly initialised Inception-V3 on the current tfjs backend. Outputs: 'predictions'
+ * (the logits over numClasses: the loss takes a log-softmax of them, see train/loss.ts; an
+ * exported model adds the softmax), then 'aux_logits' when auxLogits is set.
+ */
+export function buildInceptionV3(args: InceptionV3Args): tfl.LayersModel {
+  validateInceptionV3Args(args);
+  const context: BuildContext = { names: new LayerNames(), seed: args.seed };
+  const input = tfl.input({ name: 'input_1', shape: [args.imageSize, args.imageSize, 3] });
+  const { mixed7, mixed10 } = trunk(input, context);
+  const predictions = classifier(mixed10, args, 'linear');
   const outputs = args.auxLogits ? [predictions, auxClassifier(mixed7, args.seed, args.numClasses)] : predictions;
   return tfl.model({ name: 'inception_v3', inputs: input, outputs });
+}
+
+/**
+ * The same network for inference elsewhere (hpctrain export): tfjs-layers' own layer classes
+ * only, as Keras names them (conv2d_N, batch_normalization_N, activation_N), a softmax on
+ * 'predictions' so that it outputs probabilities, and no auxiliary head (auxLogits is ignored).
+ * Every weight has the layer and weight name of its counterpart in buildInceptionV3's model.
+ */
+export function buildInferenceInceptionV3(args: InceptionV3Args): tfl.LayersModel {
+  validateInceptionV3Args(args);
+  const context: BuildContext = { names: new LayerNames(), seed: args.seed, layers: 'standard' };
+  const input = tfl.input({ name: 'input_1', shape: [args.imageSize, args.imageSize, 3] });
+  return tfl.model({ name: 'inception_v3', inputs: input, outputs: classifier(trunk(input, context).mixed10, args, 'softmax') });
 }

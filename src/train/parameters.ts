@@ -3,6 +3,7 @@
 // moving average of the weights and the checkpoints all work on this vector, with no tensor
 // backend needed (a parameter server has none); the model is read from and written to it once per
 // step.
+import { createHash } from 'node:crypto';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../backend/tf.js';
 
@@ -48,6 +49,11 @@ export function decayedVariables(layout: ParameterLayout): boolean[] {
 /** Names and lengths in order: two layouts with the same signature hold the same variables. */
 export function layoutSignature(layout: ParameterLayout): string {
   return layout.entries.map((e) => `${e.trainable ? '' : '~'}${e.name}:${e.shape.join('x')}`).join(',');
+}
+
+/** The signature's sha256, as every checkpoint's meta records it. */
+export function layoutDigest(layout: ParameterLayout): string {
+  return createHash('sha256').update(layoutSignature(layout)).digest('hex');
 }
 
 function modelWeights(model: tfl.LayersModel): tfl.LayerVariable[] {

@@ -4,7 +4,6 @@
 // goes on; never of weights that are not finite), summary.json at the end; and on stdout a line
 // per step with throughput and ETA, or a progress bar on a terminal. A resume takes the newest
 // valid checkpoint, skipping corrupt ones, and drops the CSV rows after it.
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadNewestCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointState } from '../checkpoint/checkpoint.js';
@@ -14,7 +13,7 @@ import { Progress } from '../metrics/progress.js';
 import { summarize, writeSummaryJson, type RunSummary } from '../metrics/summary.js';
 import { firstNonFinite } from '../optim/guard.js';
 import { slotNames, type OptimizerName, type OptimizerState } from '../optim/types.js';
-import { layoutSignature, type ParameterLayout } from './parameters.js';
+import { layoutDigest, type ParameterLayout } from './parameters.js';
 
 export interface RunRecordsOptions {
   runDir: string;
@@ -61,7 +60,7 @@ export class RunRecords {
   private lastCheckpointAt = performance.now();
   private writing: Promise<void> = Promise.resolve();
   private checkpointFailure: unknown;
-  private layoutDigest = '';
+  private layoutHash = '';
 
   constructor(private readonly options: RunRecordsOptions) {
     this.checkpointDir = join(options.runDir, 'checkpoints');
@@ -72,7 +71,7 @@ export class RunRecords {
 
   /** The checkpoint to start from, checked against this model, or undefined for a fresh start. */
   async resume(layout: ParameterLayout): Promise<Resumed | undefined> {
-    this.layoutDigest = createHash('sha256').update(layoutSignature(layout)).digest('hex');
+    this.layoutHash = layoutDigest(layout);
     const { resume, log } = this.options;
     if (resume === 'never') return undefined;
     const found = resume === 'auto'
@@ -80,7 +79,7 @@ export class RunRecords {
       : { state: await readCheckpoint(resume), path: resume };
     if (!found) return undefined;
     const { state, path } = found;
-    if (state.meta.layout !== this.layoutDigest) {
+    if (state.meta.layout !== this.layoutHash) {
       throw new CheckpointError(`${path} holds another model's variables (different layers, classes or auxiliary head)`, {
         hint: 'resume with the same --num-classes, --aux-logits and data, or start afresh with --resume never or another --run-dir',
       });
@@ -159,7 +158,7 @@ export class RunRecords {
     this.lastCheckpointAt = performance.now();
     const checkpoint: CheckpointState = {
       step,
-      meta: { ...this.options.meta, optimizer: this.options.optimizer, layout: this.layoutDigest, step, writtenAt: new Date().toISOString() },
+      meta: { ...this.options.meta, optimizer: this.options.optimizer, layout: this.layoutHash, step, writtenAt: new Date().toISOString() },
       arrays: {
         weights: params.slice(), ...Object.fromEntries(Object.entries(state).map(([slot, values]) => [slotArray(slot), values])), ...(ema ? { ema: ema.slice() } : {}),
       },
