@@ -39,7 +39,7 @@ export type Rgb = readonly [number, number, number];
 export const MIN_LUMA_CONTRAST = 64;
 /** An object's extent, as a fraction of the image's side. */
 export const OBJECT_EXTENT: readonly [number, number] = [0.4, 0.85];
-/** How far the background's far end may drift from its near end, per channel. */
+/** How far the background's far end may drift from its near end, per channel (luma: as far). */
 const GRADIENT_DRIFT = 40;
 
 export function luma([r, g, b]: Rgb): number {
@@ -48,30 +48,40 @@ export function luma([r, g, b]: Rgb): number {
 
 /** One SVG document of `size` x `size` pixels showing an instance of `shape`. */
 export function drawShapeSvg(shape: ShapeClass, random: Random, size: number): string {
-  const { background, foreground } = sampleColours(random);
-  const far = background.map((v) => clamp(v + randomUniform(random, -GRADIENT_DRIFT, GRADIENT_DRIFT))) as unknown as Rgb;
+  const { background, backgroundFar, foreground } = sampleColours(random);
   const angle = randomUniform(random, 0, 2 * Math.PI);
   const [x1, y1, x2, y2] = [0.5 - Math.cos(angle) / 2, 0.5 - Math.sin(angle) / 2, 0.5 + Math.cos(angle) / 2, 0.5 + Math.sin(angle) / 2].map((v) => n(v * size));
   const body = TEXTURES.has(shape) ? drawTexture(shape, random, size, hex(foreground)) : drawObject(shape, random, size);
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" viewBox="0 0 ${size} ${size}">` +
     `<defs><linearGradient id="bg" gradientUnits="userSpaceOnUse" x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}">` +
-    `<stop offset="0" stop-color="${hex(background)}"/><stop offset="1" stop-color="${hex(far)}"/></linearGradient>${body.defs ?? ''}</defs>` +
+    `<stop offset="0" stop-color="${hex(background)}"/><stop offset="1" stop-color="${hex(backgroundFar)}"/></linearGradient>${body.defs ?? ''}</defs>` +
     `<rect width="${size}" height="${size}" fill="url(#bg)"/>` +
     `<g fill="${hex(foreground)}" stroke="${hex(foreground)}" stroke-width="0">${body.shapes}</g></svg>`
   );
 }
 
+export interface Colours {
+  /** The background's gradient runs from `background` to `backgroundFar`. */
+  background: Rgb;
+  backgroundFar: Rgb;
+  foreground: Rgb;
+}
+
 /**
- * Two colours uniform in RGB, redrawn together until their lumas differ by MIN_LUMA_CONTRAST.
- * The rule treats both alike, so swapping them gives the same distribution: a class that shows
- * more foreground than another has no different mean colour for it.
+ * Colours uniform in RGB, the background's far end drifted from its near end, all redrawn until
+ * both ends differ from the foreground by MIN_LUMA_CONTRAST in luma (luma is linear along the
+ * gradient, and the drift too small for the ends to lie on both sides, so the whole background
+ * does). The rule is the same under v -> 255 - v, so every colour's mean is mid-grey whatever the
+ * class, and a class that shows more foreground than another has no different mean colour for it.
  */
-export function sampleColours(random: Random): { background: Rgb; foreground: Rgb } {
+export function sampleColours(random: Random): Colours {
   for (;;) {
     const background = sampleRgb(random);
     const foreground = sampleRgb(random);
-    if (Math.abs(luma(background) - luma(foreground)) >= MIN_LUMA_CONTRAST) return { background, foreground };
+    const backgroundFar = background.map((v) => clamp(v + randomUniform(random, -GRADIENT_DRIFT, GRADIENT_DRIFT))) as unknown as Rgb;
+    const contrast = Math.min(Math.abs(luma(background) - luma(foreground)), Math.abs(luma(backgroundFar) - luma(foreground)));
+    if (contrast >= MIN_LUMA_CONTRAST) return { background, backgroundFar, foreground };
   }
 }
 
