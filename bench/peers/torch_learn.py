@@ -38,6 +38,7 @@ import json
 import math
 import os
 import re
+import statistics
 import sys
 import time
 
@@ -429,6 +430,8 @@ def main(argv=None):
         'epochs': args.steps / steps_per_epoch, 'steps': args.steps,
         'seconds': sum(step_seconds), 'eval_seconds': eval_seconds, 'total_seconds': time.perf_counter() - started,
         'img_per_s': (len(timed) * args.batch_size / sum(timed)) if timed else None,
+        # On a shared machine the median step says what the code does, the mean what it got.
+        'step_ms_median': statistics.median(timed) * 1000 if timed else None,
         'first_loss': losses[0], 'last_loss': losses[-1], 'mean_loss_last10': sum(losses[-10:]) / len(losses[-10:]),
         **result, 'eval_images': len(val_paths), 'evaluations': evaluations,
         'torch': torch.__version__, 'torchvision': torchvision.__version__, 'torch_threads': torch.get_num_threads(),

@@ -39,7 +39,7 @@ export type Rgb = readonly [number, number, number];
 export const MIN_LUMA_CONTRAST = 64;
 /** An object's extent, as a fraction of the image's side. */
 export const OBJECT_EXTENT: readonly [number, number] = [0.4, 0.85];
-/** How far the background's far end may drift from its near end, per channel (luma: as far). */
+/** How far the background's far end may drift from its near end, per channel (so its luma too). */
 const GRADIENT_DRIFT = 40;
 
 export function luma([r, g, b]: Rgb): number {
