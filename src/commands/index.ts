@@ -28,6 +28,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'expand a Slurm hostlist, as scontrol show hostnames does',
     load: async () => (await import('./hostlist.js')).hostlistCommand,
   },
+  dataset: {
+    summary: 'write a generated dataset of shapes and textures, to check that training learns',
+    load: async () => (await import('./dataset.js')).datasetCommand,
+  },
   model: {
     summary: 'build Inception-V3 and print its layers and parameter counts',
     load: async () => (await import('./model.js')).modelCommand,
