@@ -26,6 +26,8 @@ export class ScalelessBatchNorm extends tfl.layers.Layer {
   static readonly className = 'ScalelessBatchNorm';
   private readonly epsilon: number;
   private readonly momentum: number;
+  /** The momentum of the next training step's update: `momentum` once warmed up (see warmUpBatchNorm). */
+  private updateMomentum: number;
   private readonly relu: boolean;
   private beta?: LayerVariable;
   private movingMean?: LayerVariable;
@@ -35,6 +37,7 @@ export class ScalelessBatchNorm extends tfl.layers.Layer {
     super({ name: args.name });
     this.epsilon = args.epsilon;
     this.momentum = args.momentum;
+    this.updateMomentum = args.momentum;
     this.relu = args.relu;
     this.supportsMasking = true;
   }
@@ -78,8 +81,13 @@ export class ScalelessBatchNorm extends tfl.layers.Layer {
     tf.tidy(() => {
       const current = variable.read();
       // A write, not part of the loss: no gradient flows into the moving averages.
-      variable.write(tf.sub(current, tf.mul(tf.sub(current, batchValue), 1 - this.momentum)));
+      variable.write(tf.sub(current, tf.mul(tf.sub(current, batchValue), 1 - this.updateMomentum)));
     });
+  }
+
+  /** The n-th update's momentum (0-based): min(momentum, (1 + n) / (10 + n)). */
+  warmUp(updates: number): void {
+    this.updateMomentum = Math.min(this.momentum, (1 + updates) / (10 + updates));
   }
 
   override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape | tfl.Shape[] {
@@ -137,6 +145,18 @@ function fusedBatchNormRelu(x: tf.Tensor, beta: tf.Tensor, epsilon: number): Nor
 }
 
 tf.serialization.registerClass(ScalelessBatchNorm);
+
+/**
+ * Before training step `step` (0-based): every batch norm layer's moving averages move by
+ * 1 - min(momentum, (1 + step) / (10 + step)), TensorFlow's num_updates rule (as the weights'
+ * moving average, train/ema.ts), rather than by 1 - momentum from the first step. With Keras's
+ * momentum 0.99 the averages would otherwise still hold half of their initial 0 and 1 after 70
+ * steps, and a short run would be evaluated with statistics its layers never had; from step 890
+ * on the rule gives 0.99 itself.
+ */
+export function warmUpBatchNorm(model: tfl.LayersModel, step: number): void {
+  for (const layer of model.layers) if (layer instanceof ScalelessBatchNorm) layer.warmUp(step);
+}
 
 export function scalelessBatchNorm(args: ScalelessBatchNormArgs): ScalelessBatchNorm {
   return new ScalelessBatchNorm(args);

@@ -10,6 +10,7 @@ import type { Collectives } from '../comm/collectives.js';
 import type { GradientExchange } from '../comm/types.js';
 import type { InputPipeline } from '../data/types.js';
 import { NumericalError } from '../errors.js';
+import { warmUpBatchNorm } from '../model/batch-norm.js';
 import { firstNonFinite } from '../optim/guard.js';
 import { emaDecayAt, updateEma } from './ema.js';
 import { evaluate } from './eval.js';
@@ -114,6 +115,7 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
       if (next.done) break;
       const computeStart = performance.now();
       const learningRate = learningRateAt(step, options.schedule);
+      warmUpBatchNorm(model, step);
       const result = computeGradients(model, next.value, options.loss);
       packStep(result.gradients, model, layout, local);
       const commStart = performance.now();
