@@ -22,7 +22,8 @@ The model: torchvision's Inception-V3 with weights=None, aux_logits=False, init_
 (truncated normals, std 0.1; hpctrain's are Keras's Glorot-uniform), transform_input=False,
 dropout 0 (hpctrain's model, like Keras's, has none). torchvision's batch norm has a learned
 scale and hpctrain's does not (a scale before a ReLU and a convolution is redundant); its
-running statistics move as Keras's do, by 1 - --bn-momentum (0.99) a step, not torch's 0.1.
+running statistics move as hpctrain's do, by 1 - min(--bn-momentum (0.99), (1+t)/(10+t)) at step t
+(--no-bn-warmup: 1 - --bn-momentum), not by torch's 0.1.
 
 Optimizers: rmsprop is TensorFlow's (epsilon inside the square root; mean squares and moments
 start at 0), not torch.optim.RMSprop; adam and adamw are torch's; momentum is torch.optim.SGD,
@@ -337,6 +338,8 @@ def parse_args(argv):
     p.add_argument('--label-smoothing', type=float, default=0.0)
     p.add_argument('--ema-decay', type=float, default=0.0, help='moving average of the weights (0: none)')
     p.add_argument('--bn-momentum', type=float, default=0.99, help='Keras\'s batch-norm momentum, as hpctrain\'s')
+    p.add_argument('--bn-warmup', action=argparse.BooleanOptionalAction, default=True,
+                   help='batch norm\'s moving averages move by 1 - min(--bn-momentum, (1+t)/(10+t)) at step t, as hpctrain\'s')
     p.add_argument('--eval-every-steps', type=int, default=0, help='also evaluate the trained weights every K steps')
     p.add_argument('--log-every', type=int, default=10)
     args = p.parse_args(argv)
@@ -370,6 +373,7 @@ def main(argv=None):
         sys.exit(f'torch_learn: {len(train_paths)} training images make no full batch of {args.batch_size}')
 
     model = build_model(len(classes), args.bn_momentum).train()
+    bn_modules = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     decayed, other = decayed_parameters(model)
     optimizer = build_optimizer(args, decayed, other)
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
@@ -389,6 +393,11 @@ def main(argv=None):
         rate = learning_rate_at(t, args, steps_per_epoch)
         for group in optimizer.param_groups:
             group['lr'] = rate
+        if args.bn_warmup:
+            # hpctrain's warm-up of batch norm's moving averages (src/model/batch-norm.ts): TensorFlow's num_updates rule.
+            warmed = 1.0 - min(args.bn_momentum, (1 + t) / (10 + t))
+            for module in bn_modules:
+                module.momentum = warmed
         optimizer.zero_grad(set_to_none=True)
         loss = criterion(model(images), labels)
         loss.backward()

@@ -3,11 +3,12 @@
 // can check that its set-up learns before it spends a week on the real thing.
 import { resolve } from 'node:path';
 import { OptionsError } from '../errors.js';
+import type { ShapeClass } from '../data/shapes-svg.js';
 import type { OptionValues } from '../options.js';
 import type { Command, CommandContext } from './types.js';
 
 const SUBCOMMANDS = ['shapes'];
-const USAGE = 'hpctrain dataset shapes DIR [--classes C] [--train-per-class N] [--validation-per-class N] [--image-size S] [--seed SEED]';
+const USAGE = 'hpctrain dataset shapes DIR [--classes C|NAMES] [--train-per-class N] [--validation-per-class N] [--image-size S] [--seed SEED]';
 
 export const datasetCommand: Command = {
   spec: {
@@ -17,12 +18,13 @@ export const datasetCommand: Command = {
       'Write a generated dataset in the ILSVRC2012 layout that `hpctrain train --data DIR` reads:\n' +
       'DIR/train/<class>/<class>_<n>.JPEG and DIR/validation/<class>/<class>_<n>.JPEG. Its classes are\n' +
       'shapes and textures (circle, square, triangle, cross, ring, star, horizontal-stripes,\n' +
-      'vertical-stripes, checkerboard, dots; the first C), each image with random colours, size,\n' +
+      'vertical-stripes, checkerboard, dots; the first C, or those named), each image with random colours, size,\n' +
       'position, line widths, a background gradient and noise, so that only the shape tells the class.\n' +
       'The same options give the same bytes. Use it to check that training learns on your cluster:\n' +
       '  hpctrain dataset shapes /scratch/shapes && sbatch --export=ALL,HPCTRAIN_DATA=/scratch/shapes slurm/train.slurm',
     options: [
-      { name: 'classes', type: 'integer', default: 10, min: 2, max: 10, valueName: 'C', describe: 'number of classes, the first C of the list above' },
+      { name: 'classes', type: 'string', default: '10', valueName: 'C|NAMES',
+        describe: 'number of classes, the first C of the list above (2-10), or the classes by name, comma-separated (e.g. horizontal-stripes,vertical-stripes,checkerboard,dots)' },
       { name: 'train-per-class', type: 'integer', default: 150, min: 1, max: 1_000_000, valueName: 'N', describe: 'training images per class' },
       { name: 'validation-per-class', type: 'integer', default: 30, min: 1, max: 1_000_000, valueName: 'N', describe: 'validation images per class' },
       { name: 'image-size', type: 'integer', default: 128, min: 16, max: 4096, valueName: 'PIXELS', describe: 'height and width of the square images (training resizes its crops to its own --image-size)' },
@@ -43,7 +45,7 @@ export const datasetCommand: Command = {
     const started = performance.now();
     const written = await writeShapesDataset({
       root,
-      classes: values.classes as number,
+      classes: parseClasses(values.classes as string),
       trainPerClass: values['train-per-class'] as number,
       validationPerClass: values['validation-per-class'] as number,
       imageSize,
@@ -60,3 +62,15 @@ export const datasetCommand: Command = {
     return 0;
   },
 };
+
+/** "4" -> 4 (the first four); "dots,checkerboard" -> those classes, checked by writeShapesDataset. */
+function parseClasses(text: string): number | ShapeClass[] {
+  if (/^\d+$/.test(text)) {
+    const count = Number(text);
+    if (count < 2 || count > 10) throw new OptionsError(`--classes ${text} is not in 2..10`, 'give 2 to 10 classes, or their names');
+    return count;
+  }
+  const names = text.split(',').map((name) => name.trim()) as ShapeClass[];
+  if (names.length < 2) throw new OptionsError(`--classes ${text} names fewer than 2 classes`, 'a classifier needs 2 classes or more');
+  return names;
+}

@@ -18,8 +18,8 @@ import type { Split } from './types.js';
 export interface ShapesOptions {
   /** The directory to write train/ and validation/ into; created if missing. */
   root: string;
-  /** The first `classes` of SHAPE_CLASSES, 1..10. */
-  classes: number;
+  /** The first `classes` of SHAPE_CLASSES (1..10), or those named. */
+  classes: number | readonly ShapeClass[];
   trainPerClass: number;
   validationPerClass: number;
   /** Square images of imageSize x imageSize pixels. */
@@ -45,7 +45,7 @@ const SPLITS: readonly Split[] = ['train', 'validation'];
 export async function writeShapesDataset(options: ShapesOptions): Promise<ShapesDataset> {
   validateShapesOptions(options);
   const { root, imageSize, seed } = options;
-  const classes = SHAPE_CLASSES.slice(0, options.classes);
+  const classes = typeof options.classes === 'number' ? SHAPE_CLASSES.slice(0, options.classes) : [...options.classes];
   refuseExistingData(root);
   mkdirSync(root, { recursive: true });
   // Written aside and moved in at the end: an interrupted run leaves no half dataset that the
@@ -55,12 +55,14 @@ export async function writeShapesDataset(options: ShapesOptions): Promise<Shapes
     const jobs: ImageJob[] = [];
     for (const split of SPLITS) {
       const perClass = split === 'train' ? options.trainPerClass : options.validationPerClass;
-      classes.forEach((shape, classIndex) => {
+      for (const shape of classes) {
         mkdirSync(join(partial, split, shape), { recursive: true });
+        // Keyed by the class's place in SHAPE_CLASSES: its images are the same whichever classes are asked for.
+        const classIndex = SHAPE_CLASSES.indexOf(shape);
         for (let index = 0; index < perClass; index++) {
           jobs.push({ split, shape, classIndex, index, path: join(partial, split, shape, `${shape}_${index}.JPEG`) });
         }
-      });
+      }
     }
     await runBounded(jobs, options.concurrency ?? 8, async (job) => {
       const random = createRandom(seed, SPLITS.indexOf(job.split), job.classIndex, job.index);
@@ -102,7 +104,15 @@ export function validateShapesOptions(options: ShapesOptions): void {
     if (!Number.isInteger(value) || value < min || value > max) throw new OptionsError(`${name} ${value} is not a whole number in ${min}..${max}`);
   };
   if (!options.root) throw new OptionsError('the shapes dataset needs a directory to write to');
-  whole('number of classes', options.classes, 1, SHAPE_CLASSES.length);
+  if (typeof options.classes === 'number') {
+    whole('number of classes', options.classes, 1, SHAPE_CLASSES.length);
+  } else {
+    const unknown = options.classes.find((name) => !SHAPE_CLASSES.includes(name));
+    if (unknown !== undefined) throw new OptionsError(`"${unknown}" is not a class of the shapes dataset`, `its classes: ${SHAPE_CLASSES.join(', ')}`);
+    if (options.classes.length === 0 || new Set(options.classes).size !== options.classes.length) {
+      throw new OptionsError(`the classes ${options.classes.join(',') || '(none)'} are not distinct names`, `name each once, from: ${SHAPE_CLASSES.join(', ')}`);
+    }
+  }
   whole('training images per class', options.trainPerClass, 1, 1_000_000);
   whole('validation images per class', options.validationPerClass, 1, 1_000_000);
   whole('image size', options.imageSize, 16, 4096);

@@ -53,6 +53,26 @@ describe('ring allreduce and broadcast', function () {
     });
   }
 
+  it('adds counts exactly (float64, in rank order), and waits past --comm-timeout for a rank that is still at work', async () => {
+    const transports = await openRing(3, { timeoutMs: 300 });
+    try {
+      const collectives = transports.map((t) => new Collectives(t));
+      // 2^53 - 1 and 1: a float32 mean would lose both; the slowest rank arrives after 3 timeouts.
+      const values = [Float64Array.of(2 ** 53 - 2, 0.5, 7), Float64Array.of(1, 0.25, 11), Float64Array.of(0, 0.125, 13)];
+      const sums = await Promise.all(collectives.map(async (c, rank) => {
+        if (rank === 2) await new Promise((resolve) => setTimeout(resolve, 1000));
+        return c.sumExact(values[rank]!);
+      }));
+      for (const sum of sums) assert.deepEqual([...sum], [2 ** 53 - 1, 0.875, 31]);
+      // An ordinary collective still gives up after the timeout.
+      const late = collectives.map((c, rank) => (rank === 2 ? new Promise<void>((resolve) => setTimeout(resolve, 1500)).then(() => c.barrier()) : c.barrier()));
+      await assert.rejects(late[0]!, CommError);
+      await Promise.allSettled(late);
+    } finally {
+      await closeAll(transports);
+    }
+  });
+
   it('allreduces 24 MB in 4 MiB pieces, and broadcasts rank 0\'s values', async () => {
     const transports = await openRing(3);
     try {

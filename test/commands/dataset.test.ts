@@ -28,6 +28,14 @@ describe('hpctrain dataset', function () {
     const again = join(dir!, 'again');
     assert.equal((await runCli(args.map((a) => (a === root ? again : a)))).exitCode, 0);
     assert.ok(readFileSync(join(root, 'train', 'triangle', 'triangle_3.JPEG')).equals(readFileSync(join(again, 'train', 'triangle', 'triangle_3.JPEG'))));
+
+    // Classes by name: those, and a class's images are the same whichever others are asked for.
+    const named = join(dir!, 'named');
+    const byName = await runCli(['dataset', 'shapes', named, '--classes', 'dots,triangle', ...args.slice(5)]);
+    assert.equal(byName.exitCode, 0, byName.stderr);
+    assert.match(byName.stdout, /^classes \(2\): dots, triangle$/m);
+    assert.deepEqual(readdirSync(join(named, 'train')).sort(), ['dots', 'triangle']);
+    assert.ok(readFileSync(join(root, 'train', 'triangle', 'triangle_3.JPEG')).equals(readFileSync(join(named, 'train', 'triangle', 'triangle_3.JPEG'))));
   });
 
   it('refuses a directory that already holds a split, with exit 1 and a hint', async () => {
@@ -42,8 +50,11 @@ describe('hpctrain dataset', function () {
   it('answers bad arguments with a message that quotes them and exit 2', async () => {
     const root = join(dir!, 'never');
     for (const [args, message] of [
-      [['dataset', 'shapes', root, '--classes', '11'], /--classes=11 is above the maximum 10/],
-      [['dataset', 'shapes', root, '--classes', '1'], /--classes=1 is below the minimum 2/],
+      [['dataset', 'shapes', root, '--classes', '11'], /--classes 11 is not in 2\.\.10/],
+      [['dataset', 'shapes', root, '--classes', '1'], /--classes 1 is not in 2\.\.10/],
+      [['dataset', 'shapes', root, '--classes', 'dots'], /--classes dots names fewer than 2 classes/],
+      [['dataset', 'shapes', root, '--classes', 'dots,hexagon'], /"hexagon" is not a class of the shapes dataset/],
+      [['dataset', 'shapes', root, '--classes', 'dots,dots'], /the classes dots,dots are not distinct names/],
       [['dataset', 'shapes', root, '--train-per-class', '0'], /--train-per-class=0 is below the minimum 1/],
       [['dataset', 'shapes', root, '--image-size', 'big'], /--image-size="big" is not an integer/],
       [['dataset', 'shapes', root, '--seed=-1'], /--seed=-1 is below the minimum 0/],
@@ -62,7 +73,7 @@ describe('hpctrain dataset', function () {
   it('lists its options in --help, and is listed by hpctrain --help', async () => {
     const help = await runCli(['dataset', '--help']);
     assert.equal(help.exitCode, 0);
-    for (const flag of ['--classes C', '--train-per-class N', '--validation-per-class N', '--image-size PIXELS', '--seed SEED']) assert.ok(help.stdout.includes(flag), flag);
+    for (const flag of ['--classes C|NAMES', '--train-per-class N', '--validation-per-class N', '--image-size PIXELS', '--seed SEED']) assert.ok(help.stdout.includes(flag), flag);
     assert.match(help.stdout, /sbatch --export=ALL,HPCTRAIN_DATA=\/scratch\/shapes slurm\/train\.slurm/);
     assert.match((await runCli(['--help'])).stdout, /^ {2}dataset {2,}write a generated dataset/m);
   });

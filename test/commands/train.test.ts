@@ -142,6 +142,17 @@ describe('hpctrain train (real processes)', function () {
     assert.match(result.stderr, /hint: resume with --optimizer adamw/);
   });
 
+  it('checks the validation split before the first step, not after the last', async () => {
+    const broken = join(dir, 'broken-validation');
+    cpSync(join(dir, 'train'), join(broken, 'train'), { recursive: true });
+    cpSync(join(dir, 'train'), join(broken, 'validation'), { recursive: true });
+    cpSync(join(dir, 'train', readdirSync(join(dir, 'train'))[0]!), join(broken, 'validation', 'n99999999'), { recursive: true });
+    const result = await runCli(['train', '--data', broken, ...SMALL, '--batch-size', '2', '--steps', '50', '--eval-batches', '1', '--run-dir', join(dir, 'run-broken')]);
+    assert.equal(result.exitCode, 1, result.stderr);
+    assert.match(result.stderr, /n99999999 is not one of the 6 class folders/);
+    assert.doesNotMatch(result.stdout, /^step /m, 'it trained before looking at the validation split');
+  });
+
   for (const [strategy, extra, ranks] of [['allreduce', [], '2'], ['ps', ['--strategy', 'ps', '--num-ps', '1'], '3']] as const) {
     it(`stops every rank after a step whose loss is not finite, before applying it, with an error naming the step; no checkpoint of it (${strategy})`, async () => {
       const runDir = join(dir, `run-nan-${strategy}`);

@@ -8,10 +8,12 @@ export interface CliOptions {
   env?: Record<string, string>;
   /** false: the process sees only `env`, as on a node where nothing else is set. */
   extendEnv?: boolean;
+  /** Kill the process after this long; 120 s by default. */
+  timeoutMs?: number;
 }
 
 export function runCli(args: string[], options: CliOptions = {}) {
-  return execa(process.execPath, [CLI, ...args], { reject: false, timeout: 120_000, env: options.env ?? {}, extendEnv: options.extendEnv ?? true });
+  return execa(process.execPath, [CLI, ...args], { reject: false, timeout: options.timeoutMs ?? 120_000, env: options.env ?? {}, extendEnv: options.extendEnv ?? true });
 }
 
 export interface RankLine {
