@@ -22,7 +22,10 @@ The model: torchvision's Inception-V3 with weights=None, aux_logits=False, init_
 (truncated normals, std 0.1; hpctrain's are Keras's Glorot-uniform), transform_input=False,
 dropout 0 (hpctrain's model, like Keras's, has none). torchvision's batch norm has a learned
 scale and hpctrain's does not (a scale before a ReLU and a convolution is redundant); its
-running statistics move as Keras's do, by 1 - --bn-momentum (0.99) a step, not torch's 0.1.
+running statistics move as Keras's do, by 1 - --bn-momentum (0.99) a step, not torch's 0.1. At
+0.99 they still hold 0.99^T of their starting mean 0 and variance 1 after T steps (16% after
+184), so a short run can evaluate at chance while its training loss falls; --bn-momentum 0.9
+shows what such a run has learned.
 
 Optimizers: rmsprop is TensorFlow's (epsilon inside the square root; mean squares and moments
 start at 0), not torch.optim.RMSprop; adam and adamw are torch's; momentum is torch.optim.SGD,
