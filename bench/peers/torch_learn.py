@@ -23,7 +23,8 @@ The model: torchvision's Inception-V3 with weights=None, aux_logits=False, init_
 dropout 0 (hpctrain's model, like Keras's, has none). torchvision's batch norm has a learned
 scale and hpctrain's does not (a scale before a ReLU and a convolution is redundant); its
 running statistics move as hpctrain's do, by 1 - min(--bn-momentum (0.99), (1+t)/(10+t)) at step t
-(--no-bn-warmup: 1 - --bn-momentum), not by torch's 0.1.
+(--no-bn-warmup: 1 - --bn-momentum, which after T steps still leaves 0.99^T of their starting
+mean 0 and variance 1: 16% after 184), not by torch's 0.1.
 
 Optimizers: rmsprop is TensorFlow's (epsilon inside the square root; mean squares and moments
 start at 0), not torch.optim.RMSprop; adam and adamw are torch's; momentum is torch.optim.SGD,

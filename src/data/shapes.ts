@@ -36,7 +36,6 @@ export interface ShapesDataset {
   validation: number;
 }
 
-export const DEFAULT_SHAPES_IMAGE_SIZE = 128;
 export const JPEG_QUALITY = 90;
 /** Each pixel's value moves by up to this much, the same in R, G and B. */
 const NOISE_AMPLITUDE = 12;
