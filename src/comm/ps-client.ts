@@ -33,6 +33,7 @@ export class PsExchange implements GradientExchange {
   private readonly buffers: Float32Array[];
   private readonly pieceElements: number;
   private seq = 0;
+  private finished = false;
 
   constructor(private readonly options: PsExchangeOptions) {
     this.workers = options.workers.length;
@@ -89,6 +90,9 @@ export class PsExchange implements GradientExchange {
   }
 
   async finish(): Promise<void> {
+    // Once: the servers are gone after their acknowledgement (a failed run may call it again).
+    if (this.finished) return;
+    this.finished = true;
     const { link, servers } = this.options;
     const seq = ++this.seq;
     const stop = encodeControl({ kind: CONTROL_STOP, step: 0, learningRate: 0, captureState: false, stats: new Float64Array(this.options.config.statsLength) });

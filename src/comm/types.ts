@@ -60,6 +60,6 @@ export interface GradientExchange {
   start(params: Float32Array, state?: OptimizerState): Promise<void>;
   /** One synchronous update of params. */
   step(params: Float32Array, input: StepInput): Promise<StepOutput>;
-  /** After the last step, on every worker: parameter servers are told to stop and exit. */
+  /** After the last step, on every worker: parameter servers are told to stop and exit. Once; a second call does nothing. */
   finish(): Promise<void>;
 }

@@ -188,7 +188,7 @@ async function trainModel(
       })
       : undefined;
     const result = await runWorker({
-      model, input, evalInput, evalBatches, evalEverySteps: Math.round((values['eval-every'] as number) * input.stepsPerEpoch),
+      model, input, evalInput, evalBatches, evalEverySteps: evalEverySteps(values['eval-every'] as number, input.stepsPerEpoch),
       exchange, group: group.workerGroup, maxSteps, schedule: recipe.schedule, emaDecay: recipe.emaDecay,
       loss: { numClasses: input.numClasses, labelSmoothing: recipe.labelSmoothing, auxLossWeight: recipe.auxLossWeight },
       records, globalBatch, workerRanks: group.workers, stdout: context.stdout, log,
@@ -210,4 +210,9 @@ async function trainModel(
   } finally {
     model.dispose();
   }
+}
+
+/** --eval-every E epochs as steps: at least one step when E > 0; 0 (at the end only) when E is 0. */
+function evalEverySteps(epochs: number, stepsPerEpoch: number): number {
+  return epochs > 0 ? Math.max(1, Math.round(epochs * stepsPerEpoch)) : 0;
 }

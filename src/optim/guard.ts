@@ -11,7 +11,7 @@ const HINT =
 export function assertFiniteStep(step: number, gradNorm: number, loss: number): void {
   if (Number.isFinite(gradNorm) && Number.isFinite(loss)) return;
   const what = Number.isFinite(loss) ? `the global norm of the averaged gradients is ${gradNorm}` : `the loss averaged over the workers is ${loss}`;
-  throw new NumericalError(`step ${step + 1}: ${what}`, { hint: HINT });
+  throw new NumericalError(`step ${step + 1}: ${what}`, { hint: HINT, everyWorker: true });
 }
 
 /** The index of the first non-finite value, or -1. */

@@ -74,7 +74,7 @@ export async function runWorker(options: WorkerRunOptions): Promise<WorkerRunRes
     // Every worker (and server) meets a numerical error at the same step: they leave together,
     // servers last, once the first worker's checkpoint is on disk (a launcher stops every rank
     // when the first exits).
-    if (error instanceof NumericalError) {
+    if (error instanceof NumericalError && error.everyWorker) {
       await options.group.barrier().catch(() => {});
       await options.exchange.finish().catch(() => {});
     }
@@ -152,7 +152,10 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
   }
   await exchange.finish();
   const bad = firstNonFinite(params);
-  if (bad >= 0) throw new NumericalError(`the trained weights hold ${params[bad]} (value ${bad}) after step ${step}`, { hint: 'lower --learning-rate (or add --clip-norm)' });
+  if (bad >= 0) {
+    // The replicas are bitwise alike: every worker finds the same value here.
+    throw new NumericalError(`the trained weights hold ${params[bad]} (value ${bad}) after step ${step}`, { hint: 'lower --learning-rate (or add --clip-norm)', everyWorker: true });
+  }
   const digest = parametersDigest(params);
   if (options.evalInput) evaluations = await evaluateAll(options, layout, params, ema, step);
   await records?.flush();
