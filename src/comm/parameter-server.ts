@@ -53,8 +53,7 @@ export async function runParameterServer(options: ParameterServerOptions): Promi
     const controls = (await Promise.all(workers.map((w) => link.receive(w, { op: PsOp.CONTROL, step: seq, piece: 0 }, { patient: true })))).map(decodeControl);
     const stopping = controls.filter((c) => c.kind === CONTROL_STOP).length;
     if (stopping === workers.length) {
-      for (const rank of [...others, ...workers]) options.markDeparted?.(rank);
-      await Promise.all(workers.map((w) => link.send(w, { op: PsOp.ACK, step: seq, piece: 0 }, new Uint8Array(0))));
+      await acknowledgeStop(options, others, workers, seq);
       return { steps: seq - 1, shardLength };
     }
     const { learningRate, step } = controls[0]!;
@@ -77,8 +76,7 @@ export async function runParameterServer(options: ParameterServerOptions): Promi
       // server as at a normal end; then it fails with them (not before: a launcher would stop them).
       await Promise.all(sends);
       await Promise.all(workers.map((w) => link.receive(w, { op: PsOp.CONTROL, step: seq + 1, piece: 0 }, { patient: true })));
-      for (const rank of [...others, ...workers]) options.markDeparted?.(rank);
-      await Promise.all(workers.map((w) => link.send(w, { op: PsOp.ACK, step: seq + 1, piece: 0 }, new Uint8Array(0))));
+      await acknowledgeStop(options, others, workers, seq + 1);
       assertFiniteStep(step, norm, stats[0]!);
     }
     decayWeights(optimizer, params, decayRuns, learningRate);
@@ -103,6 +101,12 @@ export async function runParameterServer(options: ParameterServerOptions): Promi
       for (const [i, slot] of slots.entries()) await sendArray(link, workers[0]!, PsOp.STATE + i, seq, state[slot]!, pieceElements);
     }
   }
+}
+
+/** Every worker has said stop at `seq`: no rank's exit is a death from now on, and each worker gets its ACK. */
+async function acknowledgeStop(options: ParameterServerOptions, others: readonly number[], workers: readonly number[], seq: number): Promise<void> {
+  for (const rank of [...others, ...workers]) options.markDeparted?.(rank);
+  await Promise.all(workers.map((w) => options.link.send(w, { op: PsOp.ACK, step: seq, piece: 0 }, new Uint8Array(0))));
 }
 
 /** mean <- the mean of every worker's PUSH, piece by piece, each summed in worker order. */

@@ -3,6 +3,7 @@
 // holding the fewest values so far: TensorFlow's greedy load balancing by byte size) or
 // round-robin in model order. A shard is a server's variables in layout order, so its trainable
 // values come first, as in the flat vector.
+import { appendRun, type Run } from '../optim/regularize.js';
 
 export const PLACEMENTS = ['size', 'round-robin'] as const;
 export type Placement = (typeof PLACEMENTS)[number];
@@ -63,18 +64,14 @@ export function scatterShard(values: Float32Array, shard: Shard, flat: Float32Ar
 }
 
 /** Runs of the flat vector (e.g. the decayed variables) in the shard's positions, for those the shard holds. */
-export function runsInShard(shard: Shard, runs: readonly { start: number; length: number }[]): { start: number; length: number }[] {
-  const inShard: { start: number; length: number }[] = [];
+export function runsInShard(shard: Shard, runs: readonly Run[]): Run[] {
+  const inShard: Run[] = [];
   let at = 0;
   for (const range of shard.ranges) {
     for (const run of runs) {
       const lo = Math.max(run.start, range.start);
       const hi = Math.min(run.start + run.length, range.start + range.length);
-      if (lo >= hi) continue;
-      const start = at + lo - range.start;
-      const last = inShard.at(-1);
-      if (last && last.start + last.length === start) last.length += hi - lo;
-      else inShard.push({ start, length: hi - lo });
+      if (lo < hi) appendRun(inShard, at + lo - range.start, hi - lo);
     }
     at += range.length;
   }

@@ -4,7 +4,7 @@
 // finish() tells them to stop and waits until each has acknowledged.
 import { assertFiniteStep } from '../optim/guard.js';
 import { decayRunsOf } from '../optim/regularize.js';
-import { slotNames, type OptimizerState } from '../optim/types.js';
+import { newOptimizerState, slotNames, type OptimizerState } from '../optim/types.js';
 import type { Link } from './group.js';
 import { gatherShard, type Placement, runsInShard, shardRuns, shardsOf, type Shard } from './placement.js';
 import {
@@ -147,9 +147,8 @@ export class PsExchange implements GradientExchange {
 
   private async pullState(seq: number): Promise<OptimizerState> {
     const { trainableLength, optimizer } = this.options.config;
-    const slots = slotNames(optimizer.name);
-    const state: OptimizerState = Object.fromEntries(slots.map((slot) => [slot, new Float32Array(trainableLength)]));
-    await Promise.all(slots.map((slot, i) => this.pull(state[slot]!, PsOp.STATE + i, seq, true)));
+    const state = newOptimizerState(optimizer.name, trainableLength);
+    await Promise.all(slotNames(optimizer.name).map((slot, i) => this.pull(state[slot]!, PsOp.STATE + i, seq, true)));
     return state;
   }
 }

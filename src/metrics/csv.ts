@@ -93,6 +93,11 @@ export const STEP_COLUMNS: readonly string[] = STEP_TABLE.columns.map((column) =
 const NUMBER = /^(-?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?|NaN|-?Infinity)$/i;
 const TEXT = /^[\w.-]+$/;
 
+/** Whether a field is what its column holds: a word, or a number as csv-stringify writes it. */
+function fits(column: { text?: boolean }, field: string): boolean {
+  return (column.text ? TEXT : NUMBER).test(field);
+}
+
 /**
  * Appends one row per record to a CSV file, each row written (fs.writeSync on an fd opened for
  * append) before write() returns, so that a crash loses nothing already reported. Opening an
@@ -161,7 +166,7 @@ export function readRecordCsv<T>(path: string, table: CsvTable<T>): T[] {
     const record: Record<string, number | string> = {};
     table.columns.forEach((column, i) => {
       const field = fields[indexes[i]!];
-      if (field === undefined || !(column.text ? TEXT : NUMBER).test(field)) {
+      if (field === undefined || !fits(column, field)) {
         throw new Error(`${path}:${row + 2}: ${column.header} is ${JSON.stringify(field)}, not ${column.text ? 'a word' : 'a number'}`);
       }
       record[column.key] = column.text ? field : Number(field);
@@ -193,7 +198,7 @@ function keptText<T>(path: string, table: CsvTable<T>, text: string, resumeStep:
   }
   const kept = rows.filter((line) => {
     const fields = line.split(',');
-    return fields.length === table.columns.length && fields.every((field, i) => (table.columns[i]!.text ? TEXT : NUMBER).test(field))
+    return fields.length === table.columns.length && fields.every((field, i) => fits(table.columns[i]!, field))
       && Number(fields[0]) <= resumeStep;
   });
   return [header, ...kept].map((line) => `${line}\n`).join('');

@@ -9,16 +9,19 @@ export interface Run {
   length: number;
 }
 
+/** Adds [start, start + length) to runs in order, merged into the last run when it continues it. */
+export function appendRun(runs: Run[], start: number, length: number): void {
+  const last = runs.at(-1);
+  if (last && last.start + last.length === start) last.length += length;
+  else runs.push({ start, length });
+}
+
 /** The runs of the variables that `decayed` marks, in a vector of variables of `lengths`, adjacent ones merged. */
 export function decayRunsOf(lengths: readonly number[], decayed: readonly boolean[]): Run[] {
   const runs: Run[] = [];
   let offset = 0;
   for (const [i, length] of lengths.entries()) {
-    if (decayed[i] && length > 0) {
-      const last = runs.at(-1);
-      if (last && last.start + last.length === offset) last.length += length;
-      else runs.push({ start: offset, length });
-    }
+    if (decayed[i] && length > 0) appendRun(runs, offset, length);
     offset += length;
   }
   return runs;

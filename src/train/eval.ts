@@ -4,12 +4,13 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../backend/tf.js';
 import type { InputPipeline } from '../data/types.js';
+import { crossEntropy, smoothedTargets } from './loss.js';
 
 export interface EvalCounts {
   images: number;
   top1: number;
   top5: number;
-  /** Sum over the images of -log softmax(logits)[label]. */
+  /** Sum over the images of -log softmax(logits)[label]: the loss without label smoothing. */
   lossSum: number;
 }
 
@@ -19,21 +20,20 @@ export async function evaluate(model: tfl.LayersModel, input: InputPipeline, max
   const k = Math.min(5, input.numClasses);
   let batches = 0;
   for await (const batch of input.epoch(0)) {
-    const [logits, labels, losses] = tf.tidy(() => {
+    const [logits, labels, loss] = tf.tidy(() => {
       const outputs = model.apply(tf.tensor4d(batch.images, [batch.batchSize, batch.imageSize, batch.imageSize, 3]), { training: false });
       const main = (Array.isArray(outputs) ? outputs[0]! : outputs) as tf.Tensor2D;
       const labelTensor = tf.tensor1d(batch.labels, 'int32');
-      const perImage = tf.neg(tf.sum(tf.mul(tf.oneHot(labelTensor, input.numClasses), tf.logSoftmax(main)), -1));
-      return [main, labelTensor, perImage] as const;
+      return [main, labelTensor, crossEntropy(main, smoothedTargets(labelTensor, input.numClasses, 0))] as const;
     });
     try {
       const [inTop1, inTop5] = await Promise.all([tf.inTopKAsync(logits, labels, 1), tf.inTopKAsync(logits, labels, k)]);
       counts.top1 += countHits(await inTop1.data());
       counts.top5 += countHits(await inTop5.data());
       tf.dispose([inTop1, inTop5]);
-      for (const loss of await losses.data()) counts.lossSum += loss;
+      counts.lossSum += (await loss.data())[0]! * batch.batchSize;
     } finally {
-      tf.dispose([logits, labels, losses]);
+      tf.dispose([logits, labels, loss]);
     }
     counts.images += batch.batchSize;
     if (maxBatches > 0 && ++batches >= maxBatches) break;

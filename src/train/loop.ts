@@ -9,6 +9,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Collectives } from '../comm/collectives.js';
 import type { GradientExchange } from '../comm/types.js';
 import type { InputPipeline } from '../data/types.js';
+import type { EvalRecord } from '../metrics/csv.js';
 import { NumericalError } from '../errors.js';
 import { warmUpBatchNorm } from '../model/batch-norm.js';
 import { firstNonFinite } from '../optim/guard.js';
@@ -46,23 +47,12 @@ export interface WorkerRunOptions {
   log(line: string): void;
 }
 
-/** One set of weights evaluated: the counts added over the workers. */
-export interface Evaluation {
-  step: number;
-  weights: 'trained' | 'ema';
-  images: number;
-  top1: number;
-  top5: number;
-  /** Mean cross-entropy (without label smoothing). */
-  loss: number;
-}
-
 export interface WorkerRunResult {
   steps: number;
   /** sha256 of the final parameters: the same on every worker. */
   digest: string;
   /** The last evaluation, of each set of weights (empty without a validation split). */
-  evaluations: Evaluation[];
+  evaluations: EvalRecord[];
 }
 
 export async function runWorker(options: WorkerRunOptions): Promise<WorkerRunResult> {
@@ -104,7 +94,7 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
   // Each step's figures, averaged over the workers: loss, top-1, then each worker's time to reach the exchange in its own slot.
   const stats = new Float32Array(2 + workers);
   const { stepsPerEpoch } = options.schedule;
-  let evaluations: Evaluation[] = [];
+  let evaluations: EvalRecord[] = [];
   let step = startStep;
   while (step < maxSteps) {
     const epoch = Math.floor(step / stepsPerEpoch);
@@ -162,23 +152,23 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
   return { steps: step - startStep, digest, evaluations };
 }
 
-/** Evaluates the trained weights, then their moving average (if any), and leaves the trained weights in the model. */
+/** Evaluates the trained weights (the model holds them), then their moving average (if any), and leaves the trained weights in the model. */
 async function evaluateAll(
   options: WorkerRunOptions, layout: ParameterLayout, params: Float32Array, ema: Float32Array | undefined, step: number,
-): Promise<Evaluation[]> {
+): Promise<EvalRecord[]> {
   const { model, evalInput, group, records } = options;
   if (!evalInput) return [];
-  const results: Evaluation[] = [];
-  for (const [weights, values] of [['trained', params], ...(ema ? [['ema', ema]] : [])] as ['trained' | 'ema', Float32Array][]) {
-    writeParameters(model, layout, values);
+  const epoch = step / options.schedule.stepsPerEpoch;
+  const results: EvalRecord[] = [];
+  for (const weights of ema ? ['trained', 'ema'] : ['trained']) {
+    if (weights === 'ema') writeParameters(model, layout, ema!);
     const local = await evaluate(model, evalInput, options.evalBatches);
     // Integers added exactly, in worker order; patient, as a slower worker may finish its share later.
     const [images, top1, top5, lossSum] = await group.sumExact(Float64Array.of(local.images, local.top1, local.top5, local.lossSum));
-    const evaluation: Evaluation = { step, weights, images: images!, top1: top1! / images!, top5: top5! / images!, loss: lossSum! / images! };
+    const evaluation: EvalRecord = { step, epoch, weights, images: images!, top1: top1! / images!, top5: top5! / images!, loss: lossSum! / images! };
     results.push(evaluation);
     if (records) {
-      const epoch = step / options.schedule.stepsPerEpoch;
-      records.evaluation({ ...evaluation, epoch });
+      records.evaluation(evaluation);
       options.stdout(`eval step ${step} epoch ${epoch.toFixed(2)} weights=${weights} top1=${evaluation.top1.toFixed(4)} top5=${evaluation.top5.toFixed(4)} ` +
         `loss=${evaluation.loss.toFixed(4)} on ${images} validation images\n`);
     }

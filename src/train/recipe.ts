@@ -69,6 +69,9 @@ interface OptimizerDefaults {
   learningRate(globalBatch: number): { rate: number; rule: string };
 }
 
+/** Adam's and AdamW's: 0.001 for a global batch of 32, scaled by the square root (Adam's step is already normalised). */
+const adamRate = (batch: number) => ({ rate: 0.001 * Math.sqrt(batch / 32), rule: `0.001 x sqrt(global batch ${batch} / 32)` });
+
 const BASE = { rho: 0.9, momentum: 0.9, nesterov: false, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 };
 
 /** Each optimizer's settings when none is given: the paper's RMSProp, Adam's and SGD's usual ones. */
@@ -79,11 +82,11 @@ const OPTIMIZER_DEFAULTS: Readonly<Record<OptimizerName, OptimizerDefaults>> = {
   },
   adam: {
     config: { ...BASE, weightDecay: 0 },
-    learningRate: (batch) => ({ rate: 0.001 * Math.sqrt(batch / 32), rule: `0.001 x sqrt(global batch ${batch} / 32)` }),
+    learningRate: adamRate,
   },
   adamw: {
     config: { ...BASE, weightDecay: 0.01 },
-    learningRate: (batch) => ({ rate: 0.001 * Math.sqrt(batch / 32), rule: `0.001 x sqrt(global batch ${batch} / 32)` }),
+    learningRate: adamRate,
   },
   momentum: {
     config: { ...BASE, weightDecay: 4e-5 },

@@ -147,10 +147,12 @@ export class RunRecords {
    * Throws a NumericalError, writing nothing, when a weight or optimizer value is not finite.
    */
   checkpoint(step: number, params: Float32Array, state: OptimizerState, ema: Float32Array | undefined): void {
-    for (const [name, values] of [['weights', params], ['moving average', ema], ...Object.entries(state).map(([slot, v]) => [`optimizer ${slot}`, v])] as const) {
-      const at = values ? firstNonFinite(values as Float32Array) : -1;
+    const saved: [string, Float32Array][] = [['weights', params], ...(ema ? [['moving average', ema] as [string, Float32Array]] : []),
+      ...Object.entries(state).map(([slot, values]) => [`optimizer ${slot}`, values] as [string, Float32Array])];
+    for (const [name, values] of saved) {
+      const at = firstNonFinite(values);
       if (at >= 0) {
-        throw new NumericalError(`after step ${step}, value ${at} of the ${name} is ${(values as Float32Array)[at]}: not checkpointed`, {
+        throw new NumericalError(`after step ${step}, value ${at} of the ${name} is ${values[at]}: not checkpointed`, {
           hint: 'lower --learning-rate (or add --clip-norm), then resume from the last checkpoint',
         });
       }
