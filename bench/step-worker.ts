@@ -12,7 +12,7 @@ import { OptionsError } from '../src/errors.js';
 import { buildInceptionV3 } from '../src/model/inception-v3.js';
 import { estimateStepMemory, largestBatchThatFits, WASM_HEAP_LIMIT_BYTES } from '../src/train/memory.js';
 import { defaultLearningRate } from '../src/train/recipe.js';
-import { trainableVariables, trainStep } from '../src/train/trainer.js';
+import { trainableVariables, trainStep } from '../src/compute/trainer.js';
 
 export interface StepConfig {
   backend: BackendName;

@@ -140,7 +140,7 @@ async function trainModel(
   const { assertStepFits, estimateStepMemory } = await import('../train/memory.js');
   const { describeRecipe, resolveRecipe } = await import('../train/recipe.js');
   const { batchNormWarning } = await import('../train/batch-norm-check.js');
-  const { parameterLayout, decayedVariables } = await import('../train/parameters.js');
+  const { parameterLayout, decayedVariables } = await import('../compute/parameters.js');
   const { runWorker } = await import('../train/loop.js');
   const { RunRecords } = await import('../train/run-records.js');
   const { formatSummary } = await import('../metrics/summary.js');

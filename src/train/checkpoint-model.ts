@@ -8,7 +8,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { listCheckpoints, loadNewestCheckpoint, readCheckpoint, type CheckpointState } from '../checkpoint/checkpoint.js';
 import { CheckpointError } from '../errors.js';
 import { buildInceptionV3, type InceptionV3Args } from '../model/inception-v3.js';
-import { layoutDigest, parameterLayout, writeParameters } from './parameters.js';
+import { layoutDigest, parameterLayout, writeParameters } from '../compute/parameters.js';
 
 export interface FoundCheckpoint {
   path: string;

@@ -4,7 +4,7 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { tf } from '../backend/tf.js';
 import type { InputPipeline } from '../data/types.js';
-import { crossEntropy, smoothedTargets } from './loss.js';
+import { crossEntropy, smoothedTargets } from '../compute/loss.js';
 
 export interface EvalCounts {
   images: number;

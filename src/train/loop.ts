@@ -15,10 +15,10 @@ import { warmUpBatchNorm } from '../model/batch-norm.js';
 import { firstNonFinite } from '../optim/guard.js';
 import { emaDecayAt, updateEma } from './ema.js';
 import { evaluate } from './eval.js';
-import { packStep, parameterLayout, readParameters, writeParameters, type ParameterLayout } from './parameters.js';
+import { packStep, parameterLayout, readParameters, writeParameters, type ParameterLayout } from '../compute/parameters.js';
 import { RunRecords } from './run-records.js';
 import { learningRateAt, type Schedule } from './schedule.js';
-import { computeGradients, type LossOptions } from './trainer.js';
+import { computeGradients, type LossOptions } from '../compute/trainer.js';
 import { parametersDigest } from './weights.js';
 
 export interface WorkerRunOptions {

@@ -13,7 +13,7 @@ import { Progress } from '../metrics/progress.js';
 import { summarize, writeSummaryJson, type RunSummary } from '../metrics/summary.js';
 import { firstNonFinite } from '../optim/guard.js';
 import { slotNames, type OptimizerName, type OptimizerState } from '../optim/types.js';
-import { layoutDigest, type ParameterLayout } from './parameters.js';
+import { layoutDigest, type ParameterLayout } from '../compute/parameters.js';
 
 export interface RunRecordsOptions {
   runDir: string;

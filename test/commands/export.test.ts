@@ -13,7 +13,7 @@ import { readCheckpoint, writeCheckpoint, type CheckpointState } from '../../src
 import { shardExamples } from '../../src/data/shard.js';
 import { openInput } from '../../src/data/input.js';
 import { buildInceptionV3 } from '../../src/model/inception-v3.js';
-import { parameterLayout, readParameters, writeParameters } from '../../src/train/parameters.js';
+import { parameterLayout, readParameters, writeParameters } from '../../src/compute/parameters.js';
 import { runCli } from '../helpers/cli.js';
 import { seededRandom } from '../helpers/random.js';
 import { CORRUPT_BYTES, makeTempDir, removeDir } from '../data/helpers.js';

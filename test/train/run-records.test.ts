@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeCheckpoint } from '../../src/checkpoint/checkpoint.js';
 import { CheckpointError } from '../../src/errors.js';
-import { layoutDigest, type ParameterLayout } from '../../src/train/parameters.js';
+import { layoutDigest, type ParameterLayout } from '../../src/compute/parameters.js';
 import { RunRecords } from '../../src/train/run-records.js';
 import { makeTempDir, removeDir } from '../data/helpers.js';
 

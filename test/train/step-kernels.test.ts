@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { selectBackend } from '../../src/backend/select.js';
 import { tf } from '../../src/backend/tf.js';
 import { buildInceptionV3 } from '../../src/model/inception-v3.js';
-import { trainStep } from '../../src/train/trainer.js';
+import { trainStep } from '../../src/compute/trainer.js';
 
 describe('one training step on wasm', function () {
   this.timeout(120_000);

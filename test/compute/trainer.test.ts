@@ -7,9 +7,9 @@ import { tf } from '../../src/backend/tf.js';
 import { openInput } from '../../src/data/input.js';
 import type { Batch, InputPipeline } from '../../src/data/types.js';
 import { buildInceptionV3 } from '../../src/model/inception-v3.js';
-import { crossEntropy, smoothedTargets, top1 } from '../../src/train/loss.js';
+import { crossEntropy, smoothedTargets, top1 } from '../../src/compute/loss.js';
 import { defaultLearningRate } from '../../src/train/recipe.js';
-import { trainStep } from '../../src/train/trainer.js';
+import { trainStep } from '../../src/compute/trainer.js';
 import { makeTempDir, removeDir, writeImagenetTrain } from '../data/helpers.js';
 
 const SIZE = 75;
