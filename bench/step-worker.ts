@@ -10,7 +10,7 @@ import { tf } from '../src/backend/tf.js';
 import { SyntheticInput } from '../src/data/synthetic.js';
 import { OptionsError } from '../src/errors.js';
 import { buildInceptionV3 } from '../src/model/inception-v3.js';
-import { estimateStepMemory, largestBatchThatFits, WASM_HEAP_LIMIT_BYTES } from '../src/train/memory.js';
+import { estimateStepMemory, largestBatchThatFits, WASM_HEAP_LIMIT_BYTES } from '../src/compute/memory.js';
 import { defaultLearningRate } from '../src/train/recipe.js';
 import { trainableVariables, trainStep } from '../src/compute/trainer.js';
 

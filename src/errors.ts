@@ -1,7 +1,7 @@
 // One error family for everything a user can cause or meet. The CLI prints `message` (and the
 // hint) without a stack trace for these; anything else is a bug and keeps its stack.
 
-export type Phase = 'options' | 'env' | 'rendezvous' | 'cluster' | 'launch' | 'data' | 'comm' | 'checkpoint' | 'train' | 'model';
+export type Phase = 'options' | 'env' | 'rendezvous' | 'cluster' | 'launch' | 'data' | 'comm' | 'checkpoint' | 'compute' | 'train' | 'model';
 
 export interface ErrorContext {
   phase: Phase;
@@ -117,6 +117,13 @@ export class NumericalError extends HpcTrainError {
   constructor(message: string, context: Omit<ErrorContext, 'phase'> & { everyWorker?: boolean } = {}) {
     super(message, { ...context, phase: 'train' });
     this.everyWorker = context.everyWorker ?? false;
+  }
+}
+
+/** A compute thread failed (its model, its memory, its slice of a batch); the rank's step cannot finish. */
+export class ComputeError extends HpcTrainError {
+  constructor(message: string, context: Omit<ErrorContext, 'phase'> = {}) {
+    super(message, { ...context, phase: 'compute' });
   }
 }
 

@@ -15,6 +15,12 @@
 // 4-5 times slower (measured: 7.5 against 1.6 ns per value); the mask y > 0 is ceil(min(y, 1)),
 // exact for y >= 0. Callers use these kernels only where `hasFusedKernels()` says the current
 // backend has them, and otherwise compose tf ops.
+//
+// Replicas that share one batch (a rank's compute threads, each with a slice of the rank's batch)
+// set a reducer: the per-channel sums are then those of the whole batch, in the forward pass (the
+// statistics) and in the backward pass (sum(g) and sum(g * x) of dx), so that N threads with B/N
+// images each compute what one thread computes with B, and the moving averages come out the same
+// on every replica.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradConfig, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { MEMORY_BACKENDS, runBackendKernel, tensorMemory } from './tensor-memory.js';
@@ -31,6 +37,19 @@ interface KernelArgs {
   inputs: NamedTensorInfoMap;
   backend: tf.KernelBackend;
   attrs?: NamedAttrMap;
+}
+
+/**
+ * Adds each of `parts` (per-channel float64 sums over this replica's `count` positions) over every
+ * replica of the batch, in place and in the same order on every replica; returns the total count.
+ */
+export type BatchSumReducer = (parts: Float64Array[], count: number) => number;
+
+let reduceBatchSums: BatchSumReducer | undefined;
+
+/** Makes batch norm's sums those of every replica (undefined: of this one's batch alone). */
+export function setBatchSumReducer(reducer: BatchSumReducer | undefined): void {
+  reduceBatchSums = reducer;
 }
 
 function memoryOf(backend: tf.KernelBackend) {
@@ -58,7 +77,6 @@ function batchNormRelu({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const scaleInfo = memory.allocate([channels]);
   const shiftInfo = memory.allocate([channels]);
   const [xs, betas, means, variances, scale, shift] = [x, beta, meanInfo, varianceInfo, scaleInfo, shiftInfo].map((info) => memory.view(info)) as Float32Array[];
-  const count = xs!.length / channels;
   const sum = new Float64Array(channels);
   const squares = new Float64Array(channels);
   for (let base = 0; base < xs!.length; base += channels) {
@@ -68,6 +86,8 @@ function batchNormRelu({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
       squares[c] += value * value;
     }
   }
+  const local = xs!.length / channels;
+  const count = reduceBatchSums ? reduceBatchSums([sum, squares], local) : local;
   for (let c = 0; c < channels; c++) {
     const mean = sum[c]! / count;
     const variance = Math.max(squares[c]! / count - mean * mean, 0);
@@ -97,7 +117,6 @@ function batchNormReluGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo[]
   const dx = memory.allocate(x.shape);
   const dBeta = memory.allocate([channels]);
   const [dys, xs, ys, means, variances, dxs, dBetas] = [dy, x, y, mean, variance, dx, dBeta].map((info) => memory.view(info)) as Float32Array[];
-  const count = xs!.length / channels;
   const sumG = new Float64Array(channels);
   const sumGx = new Float64Array(channels);
   for (let base = 0; base < xs!.length; base += channels) {
@@ -107,6 +126,10 @@ function batchNormReluGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo[]
       sumGx[c] += g * xs![base + c]!;
     }
   }
+  // dbeta is this replica's share (the replicas' parameter gradients are added later); dx needs the whole batch's sums.
+  dBetas!.set(sumG);
+  const local = xs!.length / channels;
+  const count = reduceBatchSums ? reduceBatchSums([sumG, sumGx], local) : local;
   const a = new Float64Array(channels);
   const b = new Float64Array(channels);
   const k = new Float64Array(channels);
@@ -118,7 +141,6 @@ function batchNormReluGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo[]
     a[c] = r;
     b[c] = -r * r * dot / count;
     k[c] = -r * sumG[c]! / count + m * r * r * dot / count;
-    dBetas![c] = sumG[c]!;
   }
   for (let base = 0; base < xs!.length; base += channels) {
     for (let c = 0; c < channels; c++) {

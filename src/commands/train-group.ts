@@ -16,6 +16,8 @@ export interface TrainGroup {
   jobId: string;
   rank: number;
   localRank: number;
+  /** The job's ranks (servers too) on this rank's node, which share its cores. */
+  ranksOnNode: number;
   isServer: boolean;
   /** Transport ranks. */
   servers: number[];
@@ -47,7 +49,7 @@ export async function openTrainGroup(joinOptions: JoinOptions, strategy: Strateg
     const workerGroup = new Collectives(SOLO_LINK);
     const { AllreduceExchange } = await import('../comm/ring-allreduce.js');
     return {
-      jobId: job.jobId, rank: 0, localRank: job.localRank, isServer: false, servers: [], workers: [0], workerIndex: 0, link: SOLO_LINK, workerGroup,
+      jobId: job.jobId, rank: 0, localRank: job.localRank, ranksOnNode: 1, isServer: false, servers: [], workers: [0], workerIndex: 0, link: SOLO_LINK, workerGroup,
       log: createLog(context.io.stderr, 'train'),
       markDeparted: () => {},
       exchange: async (config) => new AllreduceExchange(workerGroup, config),
@@ -88,7 +90,8 @@ async function openJobGroup(joinOptions: JoinOptions, commTimeoutS: number, cont
   const workerGroup = new Collectives(isServer ? SOLO_LINK : subgroup(transport, workers));
   const markDeparted = (peer: number) => transport.markDeparted(peer);
   return {
-    jobId: joined.job.jobId, rank, localRank: joined.job.localRank, isServer, servers, workers, workerIndex: workers.indexOf(rank),
+    jobId: joined.job.jobId, rank, localRank: joined.job.localRank, isServer, servers,
+    ranksOnNode: table.filter((member) => member.host === table.find((self) => self.rank === rank)!.host).length, workers, workerIndex: workers.indexOf(rank),
     link: transport, workerGroup, log: joined.log, markDeparted,
     exchange: async (config, placement) => {
       if (servers.length === 0) {

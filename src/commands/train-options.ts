@@ -70,8 +70,12 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'keep-checkpoints', type: 'integer', env: 'HPCTRAIN_KEEP_CHECKPOINTS', default: 3, min: 1, valueName: 'K', describe: 'keep the newest K checkpoints' },
   { name: 'log-every', type: 'integer', env: 'HPCTRAIN_LOG_EVERY', default: 1, min: 1, valueName: 'N', describe: 'print a step line every N steps (a terminal gets a progress bar)' },
   { name: 'seed', type: 'integer', env: 'HPCTRAIN_SEED', default: 1, min: 0, max: 2 ** 32 - 1, valueName: 'SEED', describe: 'seeds the weights, the data order and the crops' },
+  { name: 'compute-threads', type: 'integer', env: 'HPCTRAIN_COMPUTE_THREADS', min: 1, max: 1024, valueName: 'N',
+    defaultText: "the rank's cores (affinity, cgroup quota, SLURM_CPUS_PER_TASK, shared by the ranks of a node), less the decode threads from 8 cores on",
+    describe: 'wasm: N threads in the rank, each with a replica of the model and a slice of its batch (batch norm over the whole batch, gradients added in memory); ' +
+      'the same numbers as one thread. tfjs-node: its intra-op threads come from the same core count' },
   { name: 'threads', type: 'integer', env: 'HPCTRAIN_DECODE_THREADS', min: 1, max: 256, valueName: 'N',
-    defaultText: 'CPUs - 1, at least 1', describe: 'image decoding threads' },
+    defaultText: "ceil(the rank's cores / 8)", describe: 'image decoding threads' },
   { name: 'prefetch', type: 'integer', default: 2, min: 0, max: 64, valueName: 'N', describe: 'batches decoded ahead of the step' },
   { name: 'comm-timeout', type: 'number', env: 'HPCTRAIN_COMM_TIMEOUT', default: 600, min: 1, valueName: 'SECONDS',
     describe: 'how long a rank waits for a peer\'s message before the job is aborted (a dead or hung peer is found sooner, by its connection)' },

@@ -3,21 +3,19 @@
 // their shard until the workers stop them, needing no tensor backend. Workers pick a backend,
 // read their shard of the data, and run the steps (train/loop.ts); the first worker keeps the
 // run's records (train/run-records.ts).
-import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { bindGpu, readGpus } from '../backend/gpus.js';
-import type { BackendName } from '../backend/select.js';
 import type { Placement } from '../comm/placement.js';
 import type { Strategy } from '../comm/types.js';
-import type { InputPipeline } from '../data/types.js';
-import { DataError, OptionsError } from '../errors.js';
+import { OptionsError } from '../errors.js';
 import type { OptimizerName } from '../optim/types.js';
 import type { OptionValues } from '../options.js';
 import type { RecipeName, RecipeOverrides } from '../train/recipe.js';
 import type { ScheduleKind } from '../train/schedule.js';
 import { readJoinOptions } from './job-options.js';
 import { readModelArgs } from './model.js';
+import type { ComputePlan } from './train-compute.js';
 import { openTrainGroup, type TrainGroup } from './train-group.js';
+import type { TrainInputs } from './train-input.js';
 import { TRAIN_OPTIONS } from './train-options.js';
 import type { Command, CommandContext } from './types.js';
 
@@ -72,51 +70,23 @@ async function serve(group: TrainGroup): Promise<number> {
   return 0;
 }
 
+/**
+ * A worker's run, stage by stage as the data flows: where it computes (backend, GPU, cores,
+ * threads), its input, its model replicas, the recipe and the exchange, the records, the steps.
+ */
 async function trainOnWorker(values: OptionValues, context: CommandContext, group: TrainGroup): Promise<number> {
   const log = group.log;
-  const { gpus } = await readGpus();
-  const binding = bindGpu(context.env.CUDA_VISIBLE_DEVICES, group.localRank, gpus.length);
-  // tfjs-node-gpu reads CUDA_VISIBLE_DEVICES when it loads, so it is set before selection.
-  if (binding.cudaVisibleDevices !== undefined) process.env.CUDA_VISIBLE_DEVICES = binding.cudaVisibleDevices;
-  const { selectBackend } = await import('../backend/select.js');
-  const backend = await selectBackend(values.backend as BackendName | 'auto', gpus.length);
   const first = group.workerIndex === 0;
-  if (first) for (const attempt of backend.attempts) log(`backend ${attempt.name}: ${attempt.ok ? 'chosen' : 'passed over'}: ${attempt.reason}`);
-  if (gpus.length > 0) log(binding.describe);
-
-  const { openInput } = await import('../data/input.js');
-  const { DecodePool } = await import('../data/decode-pool.js');
-  const data = values.data as string;
-  const threads = (values.threads as number | undefined) ?? Math.max(1, cpus().length - 1);
-  // One pool of decoding threads for the training and the validation split.
-  const pool = data === 'synthetic' ? undefined : await DecodePool.start(threads);
-  const inputOptions = {
-    data, batchSize: values['batch-size'] as number, imageSize: values['image-size'] as number, rank: group.workerIndex, size: group.workers.length,
-    seed: values.seed as number, threads, pool, prefetch: values.prefetch as number, numClasses: values['num-classes'] as number,
-    onBadImage: (bad: { path: string; reason: string }) => log(`skipping ${bad.path}: ${bad.reason}`),
-  };
-  const opened: InputPipeline[] = [];
+  const { chooseCompute } = await import('./train-compute.js');
+  const compute = await chooseCompute(values, context, group);
+  if (first) for (const attempt of compute.attempts) log(`backend ${attempt.name}: ${attempt.ok ? 'chosen' : 'passed over'}: ${attempt.reason}`);
+  if (first) for (const note of compute.notes) log(note);
+  const { openTrainInputs } = await import('./train-input.js');
+  const inputs = await openTrainInputs(values, { index: group.workerIndex, count: group.workers.length }, compute.decodeThreads, first ? log : undefined);
   try {
-    const input = await openInput({ ...inputOptions, split: 'train' });
-    opened.push(input);
-    if (first) log(input.description);
-    // Opened now, not after training: a missing or broken validation split shows before the first step.
-    const evalBatches = (values['eval-batches'] as number | undefined) ?? (data === 'synthetic' ? 0 : undefined);
-    let evalInput: InputPipeline | undefined;
-    if (evalBatches !== 0) {
-      try {
-        evalInput = await openInput({ ...inputOptions, split: 'validation' });
-        opened.push(evalInput);
-        if (first) log(evalInput.description);
-      } catch (error) {
-        if (!(error instanceof DataError) || values['eval-batches'] !== undefined) throw error;
-        if (first) log(`no evaluation: ${error.message}`);
-      }
-    }
-    return await trainModel(values, context, group, input, evalInput, evalBatches ?? 0, backend.name);
+    return await trainModel(values, context, group, inputs, compute);
   } finally {
-    for (const pipeline of opened) await pipeline.close();
-    await pool?.close();
+    await inputs.close();
   }
 }
 
@@ -132,18 +102,15 @@ function readRecipeOverrides(values: OptionValues): RecipeOverrides {
   };
 }
 
-async function trainModel(
-  values: OptionValues, context: CommandContext, group: TrainGroup, input: InputPipeline, evalInput: InputPipeline | undefined,
-  evalBatches: number, backendName: BackendName,
-): Promise<number> {
-  const { buildInceptionV3 } = await import('../model/inception-v3.js');
-  const { assertStepFits, estimateStepMemory } = await import('../train/memory.js');
+async function trainModel(values: OptionValues, context: CommandContext, group: TrainGroup, inputs: TrainInputs, compute: ComputePlan): Promise<number> {
+  const { openReplicas } = await import('../compute/open-replicas.js');
   const { describeRecipe, resolveRecipe } = await import('../train/recipe.js');
   const { batchNormWarning } = await import('../train/batch-norm-check.js');
-  const { parameterLayout, decayedVariables } = await import('../compute/parameters.js');
+  const { decayedVariables } = await import('../compute/parameters.js');
   const { runWorker } = await import('../train/loop.js');
   const { RunRecords } = await import('../train/run-records.js');
   const { formatSummary } = await import('../metrics/summary.js');
+  const { input, evalInput, evalBatches } = inputs;
   const log = group.log;
   const first = group.workerIndex === 0;
   const seed = values.seed as number;
@@ -151,14 +118,17 @@ async function trainModel(
   const imageSize = values['image-size'] as number;
   const workers = group.workers.length;
   const globalBatch = batchSize * workers;
-  const model = buildInceptionV3({ ...readModelArgs(values, seed), numClasses: input.numClasses });
+  const maxSteps = (values.steps as number) || Math.ceil((values.epochs as number) * input.stepsPerEpoch);
+  if (maxSteps === 0) throw new OptionsError('nothing to do: --steps 0 and --epochs 0');
+  const recipe = resolveRecipe(values.recipe as RecipeName, readRecipeOverrides(values), { globalBatch, stepsPerEpoch: input.stepsPerEpoch, totalSteps: maxSteps });
+  const { replicas, parameters } = await openReplicas({
+    backend: compute.backend, threads: compute.computeThreads, batchSize,
+    modelArgs: { ...readModelArgs(values, seed), numClasses: input.numClasses },
+    loss: { numClasses: input.numClasses, labelSmoothing: recipe.labelSmoothing, auxLossWeight: recipe.auxLossWeight },
+  });
   try {
-    if (backendName === 'wasm') assertStepFits(estimateStepMemory(model), batchSize, imageSize);
-    const maxSteps = (values.steps as number) || Math.ceil((values.epochs as number) * input.stepsPerEpoch);
-    if (maxSteps === 0) throw new OptionsError('nothing to do: --steps 0 and --epochs 0');
-    const recipe = resolveRecipe(values.recipe as RecipeName, readRecipeOverrides(values), { globalBatch, stepsPerEpoch: input.stepsPerEpoch, totalSteps: maxSteps });
     const strategy = values.strategy as Strategy;
-    const layout = parameterLayout(model);
+    const layout = replicas.layout;
     const decayed = decayedVariables(layout);
     const config = {
       trainableLength: layout.trainableLength, totalLength: layout.totalLength, variableLengths: layout.entries.map((e) => e.length), decayed,
@@ -167,8 +137,9 @@ async function trainModel(
     const exchange = await group.exchange(config, values['ps-placement'] as Placement);
     const runDir = (values['run-dir'] as string | undefined) ?? join('runs', group.jobId);
     if (first) {
-      log(`Inception-V3 ${imageSize}x${imageSize}, ${input.numClasses} classes, ${model.countParams().toLocaleString('en-US')} parameters; ` +
-        `batch ${batchSize}${workers > 1 ? ` per worker x ${workers} workers` : ''}, ${maxSteps} steps on ${backendName}, ` +
+      log(`Inception-V3 ${imageSize}x${imageSize}, ${input.numClasses} classes, ${parameters.toLocaleString('en-US')} parameters; ` +
+        `batch ${batchSize}${workers > 1 ? ` per worker x ${workers} workers` : ''}, ${maxSteps} steps on ${compute.backend}` +
+        `${replicas.threads > 1 ? ` with ${replicas.threads} compute threads` : ''}, ` +
         `${strategy === 'ps' ? `${group.servers.length} parameter server(s), variables placed by ${String(values['ps-placement'])}` : 'ring allreduce'}`);
       log(describeRecipe(recipe, decayed.filter(Boolean).length));
       const warning = batchNormWarning(batchSize, imageSize);
@@ -188,9 +159,8 @@ async function trainModel(
       })
       : undefined;
     const result = await runWorker({
-      model, input, evalInput, evalBatches, evalEverySteps: evalEverySteps(values['eval-every'] as number, input.stepsPerEpoch),
+      replicas, input, evalInput, evalBatches, evalEverySteps: evalEverySteps(values['eval-every'] as number, input.stepsPerEpoch),
       exchange, group: group.workerGroup, maxSteps, schedule: recipe.schedule, emaDecay: recipe.emaDecay,
-      loss: { numClasses: input.numClasses, labelSmoothing: recipe.labelSmoothing, auxLossWeight: recipe.auxLossWeight },
       records, globalBatch, workerRanks: group.workers, stdout: context.stdout, log,
     });
     if (records) {
@@ -198,17 +168,17 @@ async function trainModel(
         context.stdout(`eval top1=${evaluated.top1.toFixed(4)} top5=${evaluated.top5.toFixed(4)} loss=${evaluated.loss.toFixed(4)} ` +
           `on ${evaluated.images} validation images (${evaluated.weights === 'ema' ? 'moving average of the' : 'trained'} weights)\n`);
       }
-      const summary = records.finish({ strategy, workers, servers: group.servers.length, backend: backendName, recipe });
+      const summary = records.finish({ strategy, workers, servers: group.servers.length, backend: compute.backend, computeThreads: replicas.threads, recipe });
       if (summary.steps > 0) {
         context.stdout(`trained ${summary.steps} steps in ${summary.seconds.toFixed(1)} s: ${summary.imagesPerSecond.toFixed(2)} images/s, loss ${summary.firstLoss.toFixed(4)} -> ${summary.lastLoss.toFixed(4)}\n`);
       }
       for (const line of formatSummary(summary)) log(line);
       context.stdout(`outputs in ${runDir}: metrics.csv, ${result.evaluations.length > 0 ? 'eval.csv, ' : ''}summary.json, checkpoints/\n`);
     }
-    context.stdout(`weights sha256=${result.digest}\n`);
+    context.stdout(`weights sha256=${result.digest}${replicas.threads > 1 ? ` (the same in each of ${replicas.threads} compute threads)` : ''}\n`);
     return 0;
   } finally {
-    model.dispose();
+    await replicas.close();
   }
 }
 

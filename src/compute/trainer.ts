@@ -30,11 +30,19 @@ export function trainableVariables(model: tfl.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((weight) => weight.read() as tf.Variable);
 }
 
-/**
- * Forward and backward on one batch, with batch norm in training mode (its moving averages update).
- * The images are [batch, size, size, 3] unless `inputShape` says otherwise (tests' small models).
- */
-export function computeGradients(model: tfl.LayersModel, batch: Batch, options: LossOptions, inputShape?: number[]): StepGradients {
+export interface GradientOptions {
+  /** The images' shape when not [batch, size, size, 3] (tests' small models). */
+  inputShape?: number[];
+  /**
+   * This batch's share of a larger one (a compute thread's slice of the rank's batch: its images
+   * over the rank's): the loss, top-1 and gradients are scaled by it, so that the slices' values
+   * add up to those of the whole batch. 1 by default.
+   */
+  share?: number;
+}
+
+/** Forward and backward on one batch, with batch norm in training mode (its moving averages update). */
+export function computeGradients(model: tfl.LayersModel, batch: Batch, options: LossOptions, { inputShape, share = 1 }: GradientOptions = {}): StepGradients {
   const variables = trainableVariables(model);
   const scores: number[] = [];
   const { value, grads } = tf.tidy(() => {
@@ -44,9 +52,10 @@ export function computeGradients(model: tfl.LayersModel, batch: Batch, options: 
     return tf.variableGrads(() => {
       const outputs = model.apply(images, { training: true }) as tf.Tensor2D | tf.Tensor2D[];
       const [main, aux] = Array.isArray(outputs) ? outputs : [outputs];
-      scores.push(top1(main!, labels).dataSync()[0]!);
+      scores.push(top1(main!, labels).dataSync()[0]! * share);
       const loss = crossEntropy(main!, targets);
-      return aux ? tf.add(loss, tf.mul(crossEntropy(aux, targets), options.auxLossWeight)) as tf.Scalar : loss;
+      const total = aux ? tf.add(loss, tf.mul(crossEntropy(aux, targets), options.auxLossWeight)) as tf.Scalar : loss;
+      return share === 1 ? total : tf.mul(total, share) as tf.Scalar;
     }, variables);
   });
   const loss = value.dataSync()[0]!;

@@ -5,24 +5,22 @@
 // (servers stopped). The first worker also keeps the run's records: a CSV row and a progress line
 // per step, a row per evaluation, checkpoints, the summary.
 import { performance } from 'node:perf_hooks';
-import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Collectives } from '../comm/collectives.js';
 import type { GradientExchange } from '../comm/types.js';
 import type { InputPipeline } from '../data/types.js';
 import type { EvalRecord } from '../metrics/csv.js';
-import { NumericalError } from '../errors.js';
-import { warmUpBatchNorm } from '../model/batch-norm.js';
+import type { ComputeReplicas } from '../compute/types.js';
+import { parametersDigest } from '../compute/weights.js';
+import { ComputeError, NumericalError } from '../errors.js';
 import { firstNonFinite } from '../optim/guard.js';
 import { emaDecayAt, updateEma } from './ema.js';
 import { evaluate } from './eval.js';
-import { packStep, parameterLayout, readParameters, writeParameters, type ParameterLayout } from '../compute/parameters.js';
 import { RunRecords } from './run-records.js';
 import { learningRateAt, type Schedule } from './schedule.js';
-import { computeGradients, type LossOptions } from '../compute/trainer.js';
-import { parametersDigest } from './weights.js';
 
 export interface WorkerRunOptions {
-  model: tfl.LayersModel;
+  /** The rank's model: on this thread, or one replica per compute thread. */
+  replicas: ComputeReplicas;
   input: InputPipeline;
   /** The validation split, opened at the start (so that a missing one is found before training), or undefined: no evaluation. */
   evalInput: InputPipeline | undefined;
@@ -35,7 +33,6 @@ export interface WorkerRunOptions {
   group: Collectives;
   maxSteps: number;
   schedule: Schedule;
-  loss: LossOptions;
   /** 0: no moving average. */
   emaDecay: number;
   /** The first worker's record keeping; undefined on the others. */
@@ -73,10 +70,10 @@ export async function runWorker(options: WorkerRunOptions): Promise<WorkerRunRes
 }
 
 async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
-  const { model, input, exchange, group, records, maxSteps } = options;
-  const layout = parameterLayout(model);
+  const { replicas, input, exchange, group, records, maxSteps } = options;
+  const layout = replicas.layout;
   const params = new Float32Array(layout.totalLength);
-  readParameters(model, layout, params);
+  replicas.initialParameters(params);
   const resumed = records ? await records.resume(layout) : undefined;
   if (resumed) params.set(resumed.weights);
   // Every worker learns where the first one starts: a step count is exact in float32 below 2^24.
@@ -86,10 +83,9 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
   await exchange.start(params, resumed?.state);
   const ema = options.emaDecay > 0 ? (resumed?.ema ?? params.slice()) : undefined;
   if (ema && startStep > 0) await group.broadcast(ema, 0);
-  writeParameters(model, layout, params);
+  replicas.setParameters(params);
   records?.begin(startStep);
 
-  const local = new Float32Array(layout.totalLength);
   const workers = exchange.workers;
   // Each step's figures, averaged over the workers: loss, top-1, then each worker's time to reach the exchange in its own slot.
   const stats = new Float32Array(2 + workers);
@@ -105,9 +101,7 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
       if (next.done) break;
       const computeStart = performance.now();
       const learningRate = learningRateAt(step, options.schedule);
-      warmUpBatchNorm(model, step);
-      const result = computeGradients(model, next.value, options.loss);
-      packStep(result.gradients, model, layout, local);
+      const result = await replicas.gradients(next.value, step);
       const commStart = performance.now();
       stats.fill(0);
       stats[0] = result.loss;
@@ -115,10 +109,10 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
       stats[2 + exchange.workerIndex] = commStart - waitStart;
       const captureState = records?.checkpointDue(step + 1, maxSteps) ?? false;
       // Throws, on every worker alike, when the averaged loss or gradient norm is not finite: nothing of the step is applied.
-      const output = await exchange.step(params, { step, learningRate, local, stats, captureState });
+      const output = await exchange.step(params, { step, learningRate, local: result.local, stats, captureState });
       const commEnd = performance.now();
       if (ema) updateEma(ema, params, emaDecayAt(options.emaDecay, step));
-      writeParameters(model, layout, params);
+      replicas.setParameters(params);
       step++;
       if (records) {
         const times = Array.from(output.stats.subarray(2), (t) => t * workers);
@@ -132,7 +126,7 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
         if (output.optimizerState) records.checkpoint(step, params, output.optimizerState, ema);
       }
       if (step < maxSteps && options.evalEverySteps > 0 && step % options.evalEverySteps === 0) {
-        evaluations = await evaluateAll(options, layout, params, ema, step);
+        evaluations = await evaluateAll(options, params, ema, step);
       }
       if (step >= maxSteps) {
         await batches.return();
@@ -147,22 +141,24 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
     throw new NumericalError(`the trained weights hold ${params[bad]} (value ${bad}) after step ${step}`, { hint: 'lower --learning-rate (or add --clip-norm)', everyWorker: true });
   }
   const digest = parametersDigest(params);
-  if (options.evalInput) evaluations = await evaluateAll(options, layout, params, ema, step);
+  // Every compute thread's replica holds what the vector holds, bit for bit.
+  const replicaDigests = await replicas.digests();
+  const strayReplica = replicaDigests.findIndex((d) => d !== digest);
+  if (strayReplica >= 0) throw new ComputeError(`compute thread ${strayReplica}'s replica holds other weights (sha256 ${replicaDigests[strayReplica]}) than the rank's (${digest})`);
+  if (options.evalInput) evaluations = await evaluateAll(options, params, ema, step);
   await records?.flush();
   return { steps: step - startStep, digest, evaluations };
 }
 
-/** Evaluates the trained weights (the model holds them), then their moving average (if any), and leaves the trained weights in the model. */
-async function evaluateAll(
-  options: WorkerRunOptions, layout: ParameterLayout, params: Float32Array, ema: Float32Array | undefined, step: number,
-): Promise<EvalRecord[]> {
-  const { model, evalInput, group, records } = options;
+/** Evaluates the trained weights (the replicas hold them), then their moving average (if any), and leaves the trained weights in the replicas. */
+async function evaluateAll(options: WorkerRunOptions, params: Float32Array, ema: Float32Array | undefined, step: number): Promise<EvalRecord[]> {
+  const { replicas, evalInput, group, records } = options;
   if (!evalInput) return [];
   const epoch = step / options.schedule.stepsPerEpoch;
   const results: EvalRecord[] = [];
   for (const weights of ema ? ['trained', 'ema'] : ['trained']) {
-    if (weights === 'ema') writeParameters(model, layout, ema!);
-    const local = await evaluate(model, evalInput, options.evalBatches);
+    if (weights === 'ema') replicas.setParameters(ema!);
+    const local = await evaluate(replicas, evalInput, options.evalBatches);
     // Integers added exactly, in worker order; patient, as a slower worker may finish its share later.
     const [images, top1, top5, lossSum] = await group.sumExact(Float64Array.of(local.images, local.top1, local.top5, local.lossSum));
     const evaluation: EvalRecord = { step, epoch, weights, images: images!, top1: top1! / images!, top5: top5! / images!, loss: lossSum! / images! };
@@ -173,6 +169,6 @@ async function evaluateAll(
         `loss=${evaluation.loss.toFixed(4)} on ${images} validation images\n`);
     }
   }
-  if (ema) writeParameters(model, layout, params);
+  if (ema) replicas.setParameters(params);
   return results;
 }

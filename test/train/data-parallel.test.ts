@@ -17,7 +17,7 @@ import { decayedVariables, packStep, parameterLayout, readParameters, writeParam
 import type { OptimizerName } from '../../src/optim/types.js';
 import { defaultOptimizer } from '../../src/train/recipe.js';
 import { computeGradients } from '../../src/compute/trainer.js';
-import { weightsDigest } from '../../src/train/weights.js';
+import { weightsDigest } from '../../src/compute/weights.js';
 import { getFreePortBlock } from '../helpers/ports.js';
 import { randomFloats, seededRandom } from '../helpers/random.js';
 
@@ -46,7 +46,7 @@ function configOf(layout: ParameterLayout, optimizer: OptimizerName): ExchangeCo
 /** The trainer's step: local gradients into the flat vector, exchanged, written back to the model. */
 async function step(model: tfl.LayersModel, exchange: GradientExchange, params: Float32Array, features: Float32Array, labels: Int32Array, n: number): Promise<void> {
   const layout = parameterLayout(model);
-  const { gradients } = computeGradients(model, { images: features, labels, batchSize: labels.length, imageSize: 0 }, LOSS, [labels.length, FEATURES]);
+  const { gradients } = computeGradients(model, { images: features, labels, batchSize: labels.length, imageSize: 0 }, LOSS, { inputShape: [labels.length, FEATURES] });
   const local = new Float32Array(layout.totalLength);
   packStep(gradients, model, layout, local);
   await exchange.step(params, { step: n, learningRate: 0.01, local, stats: new Float32Array(1) });

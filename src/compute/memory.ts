@@ -44,17 +44,23 @@ export function largestBatchThatFits(memory: StepMemory, limitBytes = WASM_HEAP_
   return Math.max(0, Math.floor((limitBytes * USABLE_FRACTION - memory.fixedBytes) / memory.perImageBytes));
 }
 
-/** Throws an OptionsError, saying the largest batch that fits, when `batchSize` cannot. */
-export function assertStepFits(memory: StepMemory, batchSize: number, imageSize: number, limitBytes = WASM_HEAP_LIMIT_BYTES): void {
-  const needed = memory.fixedBytes + memory.perImageBytes * batchSize;
+/**
+ * Throws an OptionsError, saying the largest batch that fits, when a replica's share of a
+ * `batchSize` batch cannot: the whole batch on one thread, or ceil(batchSize / threads) images on
+ * each of `threads` compute threads, each with its own heap.
+ */
+export function assertStepFits(memory: StepMemory, batchSize: number, imageSize: number, threads = 1, limitBytes = WASM_HEAP_LIMIT_BYTES): void {
+  const images = Math.ceil(batchSize / threads);
+  const needed = memory.fixedBytes + memory.perImageBytes * images;
   if (needed <= limitBytes * USABLE_FRACTION) return;
-  const largest = largestBatchThatFits(memory, limitBytes);
+  const largest = largestBatchThatFits(memory, limitBytes) * threads;
   const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(1);
+  const where = threads > 1 ? ` over ${threads} compute threads (${images} images on each)` : '';
   throw new OptionsError(
-    `a training step with --batch-size ${batchSize} at --image-size ${imageSize} needs about ${gib(needed)} GiB of wasm memory, ` +
+    `a training step with --batch-size ${batchSize}${where} at --image-size ${imageSize} needs about ${gib(needed)} GiB of wasm memory${threads > 1 ? ' per thread' : ''}, ` +
       `and the wasm backend holds at most ${gib(limitBytes)} GiB`,
     largest > 0
-      ? `the largest batch that fits at ${imageSize}x${imageSize} is ${largest}; or use a smaller --image-size, or the tfjs-node(-gpu) backend, which has no such limit`
+      ? `the largest batch that fits at ${imageSize}x${imageSize} is ${largest}${threads > 1 ? ` with ${threads} compute threads (more threads fit more)` : ''}; or use a smaller --image-size, or the tfjs-node(-gpu) backend, which has no such limit`
       : `no batch fits at ${imageSize}x${imageSize}: use a smaller --image-size, or the tfjs-node(-gpu) backend`,
   );
 }

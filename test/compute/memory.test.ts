@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { tf } from '../../src/backend/tf.js';
 import { OptionsError } from '../../src/errors.js';
 import { buildInceptionV3 } from '../../src/model/inception-v3.js';
-import { activationsPerImage, assertStepFits, estimateStepMemory, largestBatchThatFits } from '../../src/train/memory.js';
+import { activationsPerImage, assertStepFits, estimateStepMemory, largestBatchThatFits } from '../../src/compute/memory.js';
 
 describe('wasm step memory estimate', function () {
   this.timeout(60_000);
