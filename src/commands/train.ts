@@ -175,7 +175,8 @@ async function trainModel(values: OptionValues, context: CommandContext, group: 
       for (const line of formatSummary(summary)) log(line);
       context.stdout(`outputs in ${runDir}: metrics.csv, ${result.evaluations.length > 0 ? 'eval.csv, ' : ''}summary.json, checkpoints/\n`);
     }
-    context.stdout(`weights sha256=${result.digest}${replicas.threads > 1 ? ` (the same in each of ${replicas.threads} compute threads)` : ''}\n`);
+    if (first && replicas.threads > 1) log(`the replicas of all ${replicas.threads} compute threads hold these weights, bit for bit`);
+    context.stdout(`weights sha256=${result.digest}\n`);
     return 0;
   } finally {
     await replicas.close();

@@ -34,7 +34,7 @@ describe('hpctrain train (real processes)', function () {
     assert.match(result.stderr, /backend wasm: chosen: @tensorflow\/tfjs-backend-wasm/);
     assert.match(result.stderr, /train: ImageNet folders train\/ in .* \(class folders\): 24 images, 6 classes; rank 0 of 1 reads 6 batches of 4 per epoch/);
     assert.match(result.stderr, /validation: ImageNet folders validation\/ in .*: 24 images, 6 classes/);
-    assert.match(result.stderr, /Inception-V3 75x75, 6 classes, [\d,]+ parameters; batch 4, 3 steps on wasm, ring allreduce/);
+    assert.match(result.stderr, /Inception-V3 75x75, 6 classes, [\d,]+ parameters; batch 4, 3 steps on wasm( with \d+ compute threads)?, ring allreduce/);
     assert.match(result.stderr, /recipe default: adamw \(beta1 0\.9, beta2 0\.999, epsilon 1e-8, decoupled weight decay 0\.01 on 95 kernels\); learning rate 0\.0003536 \(0\.001 x sqrt\(global batch 4 \/ 32\)\), warm-up 0 of 3 steps/);
     assert.match(result.stderr, /warning: batch norm in mixed9 and mixed10 normalises over 4 values per channel .* use --image-size \d+ .* or --batch-size 32 or more/);
     const steps = result.stdout.split('\n').filter((line) => line.startsWith('step '));
@@ -192,11 +192,16 @@ describe('hpctrain train (real processes)', function () {
     assert.ok(existsSync(join(dir, 'run-kill', 'metrics.csv')), 'the steps done before the kill are on disk');
   });
 
-  it('refuses a batch that cannot fit in the wasm heap, before the first step', async () => {
-    const result = await runCli(['train', '--backend', 'wasm', '--image-size', '299', '--batch-size', '16', '--steps', '1', '--run-dir', join(dir, 'run-big')]);
+  it('refuses a batch that cannot fit in the wasm heap, before the first step: on one thread, and a slice of it on each compute thread', async () => {
+    const result = await runCli(['train', '--backend', 'wasm', '--image-size', '299', '--batch-size', '16', '--compute-threads', '1', '--steps', '1', '--run-dir', join(dir, 'run-big')]);
     assert.equal(result.exitCode, 2, result.stderr);
     assert.match(result.stderr, /hint: the largest batch that fits at 299x299 is 11/);
     assert.doesNotMatch(result.stdout, /^step /m);
+    const threaded = await runCli(['train', '--backend', 'wasm', '--image-size', '299', '--batch-size', '32', '--compute-threads', '2', '--steps', '1', '--run-dir', join(dir, 'run-big')]);
+    assert.equal(threaded.exitCode, 2, threaded.stderr);
+    assert.match(threaded.stderr, /--batch-size 32 over 2 compute threads \(16 images on each\) .* per thread/);
+    assert.match(threaded.stderr, /hint: the largest batch that fits at 299x299 is 22 with 2 compute threads/);
+    assert.doesNotMatch(threaded.stdout, /^step /m);
   });
 
   it('refuses --num-ps without --strategy ps, and --strategy ps without servers', async () => {
