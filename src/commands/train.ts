@@ -1,16 +1,14 @@
 // `hpctrain train`: Inception-V3, synchronous and data-parallel over the job's ranks (one rank
-// outside a scheduler). Every rank joins the job; parameter servers (--strategy ps) then serve
-// their shard until the workers stop them, needing no tensor backend. Workers pick a backend,
-// read their shard of the data, and run the steps (train/loop.ts); the first worker keeps the
-// run's records (train/run-records.ts).
-import { join } from 'node:path';
+// outside a scheduler). Every rank joins the job (train-group.ts); parameter servers (--strategy
+// ps) then serve their shard until the workers stop them, needing no tensor backend. A worker's
+// run reads as its data flow: where it computes (train-compute.ts: GPU, cores, backend, threads),
+// its input (train-input.ts), the plan (train-plan.ts: steps, recipe), its model replicas
+// (compute/open-replicas.ts), the exchange, the steps (train/loop.ts), and on the first worker
+// the run's records (train-records.ts).
 import type { Placement } from '../comm/placement.js';
 import type { Strategy } from '../comm/types.js';
 import { OptionsError } from '../errors.js';
-import type { OptimizerName } from '../optim/types.js';
 import type { OptionValues } from '../options.js';
-import type { RecipeName, RecipeOverrides } from '../train/recipe.js';
-import type { ScheduleKind } from '../train/schedule.js';
 import { readJoinOptions } from './job-options.js';
 import { readModelArgs } from './model.js';
 import type { ComputePlan } from './train-compute.js';
@@ -90,52 +88,36 @@ async function trainOnWorker(values: OptionValues, context: CommandContext, grou
   }
 }
 
-/** The recipe flags given (or set through HPCTRAIN_*); the rest come from --recipe. */
-function readRecipeOverrides(values: OptionValues): RecipeOverrides {
-  const number = (name: string) => values[name] as number | undefined;
-  return {
-    optimizer: values.optimizer as OptimizerName | undefined, learningRate: number('learning-rate'), warmupEpochs: number('warmup-epochs'),
-    schedule: values['lr-schedule'] as ScheduleKind | undefined, decayRate: number('lr-decay'), decayEpochs: number('lr-decay-epochs'),
-    clipNorm: number('clip-norm'), labelSmoothing: number('label-smoothing'), auxLossWeight: number('aux-loss-weight'), emaDecay: number('ema-decay'),
-    rho: number('rho'), momentum: number('momentum'), nesterov: values.nesterov as boolean | undefined, beta1: number('beta1'), beta2: number('beta2'),
-    epsilon: number('epsilon'), weightDecay: number('weight-decay'),
-  };
-}
-
 async function trainModel(values: OptionValues, context: CommandContext, group: TrainGroup, inputs: TrainInputs, compute: ComputePlan): Promise<number> {
+  const { planRun } = await import('./train-plan.js');
+  const { openRunRecords, reportRun, runDirOf } = await import('./train-records.js');
   const { openReplicas } = await import('../compute/open-replicas.js');
-  const { describeRecipe, resolveRecipe } = await import('../train/recipe.js');
-  const { batchNormWarning } = await import('../train/batch-norm-check.js');
   const { decayedVariables } = await import('../compute/parameters.js');
+  const { describeRecipe } = await import('../train/recipe.js');
+  const { batchNormWarning } = await import('../train/batch-norm-check.js');
   const { runWorker } = await import('../train/loop.js');
-  const { RunRecords } = await import('../train/run-records.js');
-  const { formatSummary } = await import('../metrics/summary.js');
   const { input, evalInput, evalBatches } = inputs;
   const log = group.log;
   const first = group.workerIndex === 0;
-  const seed = values.seed as number;
   const batchSize = values['batch-size'] as number;
   const imageSize = values['image-size'] as number;
+  const strategy = values.strategy as Strategy;
   const workers = group.workers.length;
-  const globalBatch = batchSize * workers;
-  const maxSteps = (values.steps as number) || Math.ceil((values.epochs as number) * input.stepsPerEpoch);
-  if (maxSteps === 0) throw new OptionsError('nothing to do: --steps 0 and --epochs 0');
-  const recipe = resolveRecipe(values.recipe as RecipeName, readRecipeOverrides(values), { globalBatch, stepsPerEpoch: input.stepsPerEpoch, totalSteps: maxSteps });
+  const plan = await planRun(values, workers, input.stepsPerEpoch);
+  const { recipe, maxSteps } = plan;
   const { replicas, parameters } = await openReplicas({
     backend: compute.backend, threads: compute.computeThreads, batchSize,
-    modelArgs: { ...readModelArgs(values, seed), numClasses: input.numClasses },
+    modelArgs: { ...readModelArgs(values, values.seed as number), numClasses: input.numClasses },
     loss: { numClasses: input.numClasses, labelSmoothing: recipe.labelSmoothing, auxLossWeight: recipe.auxLossWeight },
   });
   try {
-    const strategy = values.strategy as Strategy;
     const layout = replicas.layout;
     const decayed = decayedVariables(layout);
-    const config = {
+    const exchange = await group.exchange({
       trainableLength: layout.trainableLength, totalLength: layout.totalLength, variableLengths: layout.entries.map((e) => e.length), decayed,
       optimizer: recipe.optimizer, clipNorm: recipe.clipNorm, statsLength: 2 + workers,
-    };
-    const exchange = await group.exchange(config, values['ps-placement'] as Placement);
-    const runDir = (values['run-dir'] as string | undefined) ?? join('runs', group.jobId);
+    }, values['ps-placement'] as Placement);
+    const runDir = runDirOf(values, group.jobId);
     if (first) {
       log(`Inception-V3 ${imageSize}x${imageSize}, ${input.numClasses} classes, ${parameters.toLocaleString('en-US')} parameters; ` +
         `batch ${batchSize}${workers > 1 ? ` per worker x ${workers} workers` : ''}, ${maxSteps} steps on ${compute.backend}` +
@@ -146,34 +128,16 @@ async function trainModel(values: OptionValues, context: CommandContext, group: 
       if (warning) log(warning);
       log(`run directory ${runDir}`);
     }
-    const records = first
-      ? new RunRecords({
-        runDir, resume: values.resume as string, keepCheckpoints: values['keep-checkpoints'] as number,
-        checkpointEverySteps: values['checkpoint-every'] as number, checkpointEveryMinutes: values['checkpoint-minutes'] as number,
-        meta: {
-          strategy, workers, globalBatch, batchSize, seed, imageSize, numClasses: input.numClasses, auxLogits: values['aux-logits'] === true,
-          classes: input.classes ?? null, data: values.data, stepsPerEpoch: input.stepsPerEpoch, recipe: recipe.name,
-        },
-        optimizer: recipe.optimizer.name,
-        maxSteps, globalBatch, logEvery: values['log-every'] as number, terminal: context.stdoutIsTerminal === true, stdout: context.stdout, log,
-      })
-      : undefined;
+    const records = first ? await openRunRecords(values, context, plan, input, { runDir, workers, log }) : undefined;
     const result = await runWorker({
-      replicas, input, evalInput, evalBatches, evalEverySteps: evalEverySteps(values['eval-every'] as number, input.stepsPerEpoch),
+      replicas, input, evalInput, evalBatches, evalEverySteps: plan.evalEverySteps,
       exchange, group: group.workerGroup, maxSteps, schedule: recipe.schedule, emaDecay: recipe.emaDecay,
-      records, globalBatch, workerRanks: group.workers, stdout: context.stdout, log,
+      records, globalBatch: plan.globalBatch, workerRanks: group.workers, stdout: context.stdout, log,
     });
     if (records) {
-      for (const evaluated of result.evaluations) {
-        context.stdout(`eval top1=${evaluated.top1.toFixed(4)} top5=${evaluated.top5.toFixed(4)} loss=${evaluated.loss.toFixed(4)} ` +
-          `on ${evaluated.images} validation images (${evaluated.weights === 'ema' ? 'moving average of the' : 'trained'} weights)\n`);
-      }
-      const summary = records.finish({ strategy, workers, servers: group.servers.length, backend: compute.backend, computeThreads: replicas.threads, recipe });
-      if (summary.steps > 0) {
-        context.stdout(`trained ${summary.steps} steps in ${summary.seconds.toFixed(1)} s: ${summary.imagesPerSecond.toFixed(2)} images/s, loss ${summary.firstLoss.toFixed(4)} -> ${summary.lastLoss.toFixed(4)}\n`);
-      }
-      for (const line of formatSummary(summary)) log(line);
-      context.stdout(`outputs in ${runDir}: metrics.csv, ${result.evaluations.length > 0 ? 'eval.csv, ' : ''}summary.json, checkpoints/\n`);
+      await reportRun(records, result, plan, context, {
+        runDir, strategy, workers, servers: group.servers.length, backend: compute.backend, computeThreads: replicas.threads, log,
+      });
     }
     if (first && replicas.threads > 1) log(`the replicas of all ${replicas.threads} compute threads hold these weights, bit for bit`);
     context.stdout(`weights sha256=${result.digest}\n`);
@@ -181,9 +145,4 @@ async function trainModel(values: OptionValues, context: CommandContext, group: 
   } finally {
     await replicas.close();
   }
-}
-
-/** --eval-every E epochs as steps: at least one step when E > 0; 0 (at the end only) when E is 0. */
-function evalEverySteps(epochs: number, stepsPerEpoch: number): number {
-  return epochs > 0 ? Math.max(1, Math.round(epochs * stepsPerEpoch)) : 0;
 }
