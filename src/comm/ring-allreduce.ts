@@ -4,9 +4,9 @@
 // deterministic, so the replicas stay bitwise identical without ever exchanging weights after the
 // start. One rank alone is this strategy with nothing to exchange.
 import { assertFiniteStep } from '../optim/guard.js';
-import { clipScale, decayRunsOf, decayWeights, regularizeGradients, sumOfSquares, type Run } from '../optim/regularize.js';
+import { clipScale, decayRunsOf, regularizeGradients, sumOfSquares, type Run } from '../optim/regularize.js';
 import { newOptimizerState, copyOptimizerState, slotNames, type OptimizerState } from '../optim/types.js';
-import { applyUpdate } from '../optim/update.js';
+import { localUpdater, type VectorUpdater } from '../optim/updater.js';
 import type { Collectives } from './collectives.js';
 import type { ExchangeConfig, GradientExchange, StepInput, StepOutput } from './types.js';
 
@@ -15,8 +15,9 @@ export class AllreduceExchange implements GradientExchange {
   private state: OptimizerState;
   private readonly decayRuns: Run[];
 
-  constructor(private readonly collectives: Collectives, private readonly config: ExchangeConfig) {
-    this.state = newOptimizerState(config.optimizer.name, config.trainableLength);
+  /** `updater` applies the update (e.g. split over the rank's compute threads); this thread by default. */
+  constructor(private readonly collectives: Collectives, private readonly config: ExchangeConfig, private readonly updater: VectorUpdater = localUpdater) {
+    this.state = newOptimizerState(config.optimizer.name, config.trainableLength, updater.allocate);
     this.decayRuns = decayRunsOf(config.variableLengths, config.decayed);
   }
 
@@ -34,7 +35,7 @@ export class AllreduceExchange implements GradientExchange {
     const withState = Float32Array.of(state ? 1 : 0);
     await this.collectives.broadcast(withState, 0);
     const { name } = this.config.optimizer;
-    this.state = newOptimizerState(name, this.config.trainableLength);
+    this.state = newOptimizerState(name, this.config.trainableLength, this.updater.allocate);
     if (withState[0] === 0) return;
     for (const slot of slotNames(name)) {
       if (this.workerIndex === 0) this.state[slot]!.set(state![slot]!);
@@ -51,8 +52,10 @@ export class AllreduceExchange implements GradientExchange {
     regularizeGradients(optimizer, gradients, params, this.decayRuns);
     const gradNorm = Math.sqrt(sumOfSquares(gradients));
     assertFiniteStep(input.step, gradNorm, stats[0]!);
-    decayWeights(optimizer, params, this.decayRuns, input.learningRate);
-    applyUpdate(optimizer, params, gradients, this.state, { learningRate: input.learningRate, step: input.step, scale: clipScale(gradNorm, clipNorm) });
+    await this.updater.update({
+      optimizer, params, gradients, state: this.state, decayRuns: this.decayRuns,
+      args: { learningRate: input.learningRate, step: input.step, scale: clipScale(gradNorm, clipNorm) },
+    });
     params.set(averaged.subarray(trainableLength, totalLength), trainableLength);
     const optimizerState = input.captureState ? copyOptimizerState(this.state) : undefined;
     return { gradNorm, stats, optimizerState };

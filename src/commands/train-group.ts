@@ -8,6 +8,7 @@ import type { Placement } from '../comm/placement.js';
 import type { Transport } from '../comm/transport.js';
 import type { ExchangeConfig, GradientExchange, Strategy } from '../comm/types.js';
 import { OptionsError } from '../errors.js';
+import type { VectorUpdater } from '../optim/updater.js';
 import type { JoinOptions } from '../join-job.js';
 import { createLog, type Log } from '../log.js';
 import type { CommandContext } from './types.js';
@@ -29,7 +30,8 @@ export interface TrainGroup {
   workerGroup: Collectives;
   log: Log;
   markDeparted(rank: number): void;
-  exchange(config: ExchangeConfig, placement: Placement): Promise<GradientExchange>;
+  /** `updater` applies the allreduce strategy's update (the rank's compute threads); parameter servers apply their own. */
+  exchange(config: ExchangeConfig, placement: Placement, updater: VectorUpdater): Promise<GradientExchange>;
   /** After a normal end (`finished`), the workers first meet in a barrier: so that none takes another's exit for a death. */
   close(finished: boolean): Promise<void>;
 }
@@ -52,7 +54,7 @@ export async function openTrainGroup(joinOptions: JoinOptions, strategy: Strateg
       jobId: job.jobId, rank: 0, localRank: job.localRank, ranksOnNode: 1, isServer: false, servers: [], workers: [0], workerIndex: 0, link: SOLO_LINK, workerGroup,
       log: createLog(context.io.stderr, 'train'),
       markDeparted: () => {},
-      exchange: async (config) => new AllreduceExchange(workerGroup, config),
+      exchange: async (config, _placement, updater) => new AllreduceExchange(workerGroup, config, updater),
       close: async () => {},
     };
   }
@@ -93,10 +95,10 @@ async function openJobGroup(joinOptions: JoinOptions, commTimeoutS: number, cont
     jobId: joined.job.jobId, rank, localRank: joined.job.localRank, isServer, servers,
     ranksOnNode: table.filter((member) => member.host === table.find((self) => self.rank === rank)!.host).length, workers, workerIndex: workers.indexOf(rank),
     link: transport, workerGroup, log: joined.log, markDeparted,
-    exchange: async (config, placement) => {
+    exchange: async (config, placement, updater) => {
       if (servers.length === 0) {
         const { AllreduceExchange } = await import('../comm/ring-allreduce.js');
-        return new AllreduceExchange(workerGroup, config);
+        return new AllreduceExchange(workerGroup, config, updater);
       }
       const { PsExchange } = await import('../comm/ps-client.js');
       return new PsExchange({ link: transport, servers, workers, config, placement, markDeparted });

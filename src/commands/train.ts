@@ -116,7 +116,7 @@ async function trainModel(values: OptionValues, context: CommandContext, group: 
     const exchange = await group.exchange({
       trainableLength: layout.trainableLength, totalLength: layout.totalLength, variableLengths: layout.entries.map((e) => e.length), decayed,
       optimizer: recipe.optimizer, clipNorm: recipe.clipNorm, statsLength: 2 + workers,
-    }, values['ps-placement'] as Placement);
+    }, values['ps-placement'] as Placement, replicas);
     const runDir = runDirOf(values, group.jobId);
     if (first) {
       log(`Inception-V3 ${imageSize}x${imageSize}, ${input.numClasses} classes, ${parameters.toLocaleString('en-US')} parameters; ` +

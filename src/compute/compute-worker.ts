@@ -10,8 +10,9 @@ import { tf } from '../backend/tf.js';
 import { buildInceptionV3 } from '../model/inception-v3.js';
 import { estimateStepMemory } from './memory.js';
 import { ModelReplica } from './model-replica.js';
+import { pieceOf, updateRange } from '../optim/updater.js';
 import { addSlotsInto, ReplicaAbortedError, SharedBatchSums, ThreadBarrier } from './shared-sync.js';
-import type { ComputeWorkerData, SharedBuffers, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { ComputeWorkerData, SharedBuffers, SharedVector, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 if (parentPort === null) throw new Error('src/compute/compute-worker.js runs as a compute thread of a rank');
 const port: MessagePort = parentPort;
@@ -85,6 +86,14 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
     }
     case 'digest':
       return { type: 'done', digest: replica.digest() };
+    case 'update': {
+      const view = (vector: SharedVector) => new Float32Array(vector.buffer, vector.byteOffset, vector.length);
+      const gradients = view(request.gradients);
+      const { start, end } = pieceOf(gradients.length, index, parties);
+      const state = Object.fromEntries(Object.entries(request.state).map(([slot, vector]) => [slot, view(vector)]));
+      updateRange({ optimizer: request.optimizer, params: view(request.params), gradients, state, decayRuns: request.decayRuns, args: request.args }, start, end);
+      return { type: 'done' };
+    }
     case 'close':
       setBatchSumReducer(undefined);
       model.dispose();

@@ -10,6 +10,7 @@ import { packStep, parameterLayout, readParameters, writeParameters, type Parame
 import { computeGradients, type LossOptions } from './trainer.js';
 import type { ComputeReplicas, EvalCounts, StepContribution } from './types.js';
 import { parametersDigest } from './weights.js';
+import { localUpdater, type UpdateJob } from '../optim/updater.js';
 
 export class ModelReplica {
   readonly layout: ParameterLayout;
@@ -81,6 +82,14 @@ export class InProcessReplicas implements ComputeReplicas {
 
   initialParameters(into: Float32Array): void {
     this.replica.read(into);
+  }
+
+  allocate(length: number): Float32Array {
+    return localUpdater.allocate(length);
+  }
+
+  update(job: UpdateJob): Promise<void> {
+    return localUpdater.update(job);
   }
 
   setParameters(from: Float32Array): void {

@@ -2,6 +2,7 @@
 // per-channel sums, and the sum of their gradients, all in SharedArrayBuffers and waited on with
 // Atomics (worker threads block in Atomics.wait; no message round trip per layer). The sums are
 // taken in thread order on every thread, so every thread gets bitwise the same totals.
+import { pieceOf } from '../optim/updater.js';
 
 /** A compute thread stopped because another failed; the other's error is the one to report. */
 export class ReplicaAbortedError extends Error {
@@ -106,15 +107,11 @@ export class SharedBatchSums {
 }
 
 /**
- * out[i] += slot[i] for every other thread's slot, over thread `index`'s share of [0, length):
+ * out[i] += slot[i] for every other thread's slot, over thread `index`'s piece of [0, length):
  * the threads together add every slot into out (thread 0's own slot), in thread order.
  */
 export function addSlotsInto(out: Float32Array, slots: readonly Float32Array[], length: number, index: number, parties: number): void {
-  // Shares of whole 16-value blocks, so that no two threads write one cache line.
-  const block = 16;
-  const blocks = Math.ceil(length / block);
-  const start = Math.min(length, Math.floor((blocks * index) / parties) * block);
-  const end = Math.min(length, Math.floor((blocks * (index + 1)) / parties) * block);
+  const { start, end } = pieceOf(length, index, parties);
   for (const slot of slots) {
     for (let i = start; i < end; i++) out[i] = out[i]! + slot[i]!;
   }

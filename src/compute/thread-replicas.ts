@@ -15,7 +15,8 @@ import { layoutSignature, type ParameterLayout } from './parameters.js';
 import { batchSumsBytes, newBarrierBuffer, ThreadBarrier } from './shared-sync.js';
 import type { LossOptions } from './trainer.js';
 import type { ComputeReplicas, EvalCounts, StepContribution } from './types.js';
-import type { ComputeWorkerData, SharedBuffers, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { ComputeWorkerData, SharedBuffers, SharedVector, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import { localUpdater, type UpdateJob } from '../optim/updater.js';
 
 export interface ThreadReplicasOptions {
   threads: number;
@@ -102,6 +103,25 @@ export class ThreadReplicas implements ComputeReplicas {
   initialParameters(into: Float32Array): void {
     // Thread 0 put its seeded initial values there when it attached.
     into.set(this.weights);
+  }
+
+  allocate(length: number): Float32Array {
+    return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
+  }
+
+  /** The threads update a piece of the vector each, when its vectors are in shared memory (allocate()'s); else this thread does. */
+  async update(job: UpdateJob): Promise<void> {
+    const shared = (vector: Float32Array): SharedVector | undefined => (vector.buffer instanceof SharedArrayBuffer
+      ? { buffer: vector.buffer, byteOffset: vector.byteOffset, length: vector.length }
+      : undefined);
+    const params = shared(job.params);
+    const gradients = shared(job.gradients);
+    const state = Object.entries(job.state).map(([slot, vector]) => [slot, shared(vector)] as const);
+    if (!params || !gradients || state.some(([, vector]) => !vector)) return localUpdater.update(job);
+    await this.request(() => ({
+      type: 'update', optimizer: job.optimizer, args: job.args, decayRuns: [...job.decayRuns], params, gradients,
+      state: Object.fromEntries(state) as Record<string, SharedVector>,
+    }));
   }
 
   setParameters(from: Float32Array): void {

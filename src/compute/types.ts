@@ -2,6 +2,7 @@
 // rank computes on this thread (one replica) or on N compute threads (one replica each, a slice of
 // the batch each, batch norm's sums and the gradients added in shared memory).
 import type { Batch } from '../data/types.js';
+import type { VectorUpdater } from '../optim/updater.js';
 import type { ParameterLayout } from './parameters.js';
 
 export interface StepContribution {
@@ -24,7 +25,8 @@ export interface EvalCounts {
   lossSum: number;
 }
 
-export interface ComputeReplicas {
+/** Also the updater of the rank's vectors: with compute threads, they share the update. */
+export interface ComputeReplicas extends VectorUpdater {
   /** Compute threads (1: this thread). */
   readonly threads: number;
   readonly layout: ParameterLayout;

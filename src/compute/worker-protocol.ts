@@ -1,6 +1,9 @@
 // The messages between a rank (thread-replicas.ts) and its compute threads (compute-worker.ts).
 // Bulk data never travels in them: batches, parameters and gradients are in SharedArrayBuffers.
 import type { InceptionV3Args } from '../model/inception-v3.js';
+import type { Run } from '../optim/regularize.js';
+import type { OptimizerConfig } from '../optim/types.js';
+import type { UpdateArgs } from '../optim/update.js';
 import type { ParameterLayout } from './parameters.js';
 import type { LossOptions } from './trainer.js';
 import type { EvalCounts } from './types.js';
@@ -28,6 +31,13 @@ export interface SharedBuffers {
   labels: SharedArrayBuffer;
 }
 
+/** A float32 vector in shared memory. */
+export interface SharedVector {
+  buffer: SharedArrayBuffer;
+  byteOffset: number;
+  length: number;
+}
+
 interface Slice {
   /** Per thread: its first image and its image count. */
   offsets: number[];
@@ -42,6 +52,7 @@ export type WorkerRequest =
   | ({ type: 'step'; step: number; total: number } & Slice)
   | ({ type: 'eval' } & Slice)
   | { type: 'digest'; reload: boolean }
+  | { type: 'update'; optimizer: OptimizerConfig; args: UpdateArgs; decayRuns: Run[]; params: SharedVector; gradients: SharedVector; state: Record<string, SharedVector> }
   | { type: 'close' };
 
 export type WorkerReply =

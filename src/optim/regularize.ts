@@ -35,11 +35,11 @@ export function addL2(gradients: Float32Array, params: Float32Array, runs: reado
   }
 }
 
-/** params *= factor on the runs (adamw: factor = 1 - learning rate x weight decay). */
-export function scaleRuns(params: Float32Array, runs: readonly Run[], factor: number): void {
+/** params *= factor on the runs, within [from, to) (adamw: factor = 1 - learning rate x weight decay). */
+export function scaleRuns(params: Float32Array, runs: readonly Run[], factor: number, from = 0, to = params.length): void {
   if (factor === 1) return;
   for (const { start, length } of runs) {
-    for (let i = start; i < start + length; i++) params[i] = params[i]! * factor;
+    for (let i = Math.max(start, from); i < Math.min(start + length, to); i++) params[i] = params[i]! * factor;
   }
 }
 
@@ -61,6 +61,6 @@ export function regularizeGradients(config: OptimizerConfig, gradients: Float32A
 }
 
 /** Before the update: adamw's decay of the values themselves, by learning rate x weight decay (PyTorch's AdamW). */
-export function decayWeights(config: OptimizerConfig, params: Float32Array, runs: readonly Run[], learningRate: number): void {
-  if (decouplesWeightDecay(config)) scaleRuns(params, runs, 1 - learningRate * config.weightDecay);
+export function decayWeights(config: OptimizerConfig, params: Float32Array, runs: readonly Run[], learningRate: number, from = 0, to = params.length): void {
+  if (decouplesWeightDecay(config)) scaleRuns(params, runs, 1 - learningRate * config.weightDecay, from, to);
 }

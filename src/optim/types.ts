@@ -43,8 +43,9 @@ export function slotNames(name: OptimizerName): readonly string[] {
   return SLOTS[name];
 }
 
-export function newOptimizerState(name: OptimizerName, length: number): OptimizerState {
-  return Object.fromEntries(slotNames(name).map((slot) => [slot, new Float32Array(length)]));
+/** Zeroed slots, from `allocate` when given (e.g. shared memory that compute threads update). */
+export function newOptimizerState(name: OptimizerName, length: number, allocate: (n: number) => Float32Array = (n) => new Float32Array(n)): OptimizerState {
+  return Object.fromEntries(slotNames(name).map((slot) => [slot, allocate(length)]));
 }
 
 /** A copy of every slot (a checkpoint's, while training goes on). */

@@ -12,27 +12,32 @@ export interface UpdateArgs {
   scale: number;
 }
 
-/** params[i] -= the optimizer's step for gradients[i] * scale, for every i that `state`'s slots cover. */
-export function applyUpdate(config: OptimizerConfig, params: Float32Array, gradients: Float32Array, state: OptimizerState, args: UpdateArgs): void {
+/**
+ * params[i] -= the optimizer's step for gradients[i] * scale, for every i in [start, end) (default:
+ * all that `state`'s slots cover). Each value's update depends on its own index alone, so a
+ * vector updated in pieces (by several threads) comes out as updated in one.
+ */
+export function applyUpdate(config: OptimizerConfig, params: Float32Array, gradients: Float32Array, state: OptimizerState, args: UpdateArgs,
+  start = 0, end = Object.values(state)[0]?.length ?? 0): void {
   switch (config.name) {
     case 'rmsprop':
-      return rmsprop(config, params, gradients, state, args);
+      return rmsprop(config, params, gradients, state, args, start, end);
     case 'adam':
     case 'adamw':
-      return adam(config, params, gradients, state, args);
+      return adam(config, params, gradients, state, args, start, end);
     case 'momentum':
-      return momentum(config, params, gradients, state, args);
+      return momentum(config, params, gradients, state, args, start, end);
   }
 }
 
 /** tf.train.rmsprop(lr, decay, momentum, epsilon): epsilon under the square root. */
-function rmsprop(config: OptimizerConfig, params: Float32Array, gradients: Float32Array, state: OptimizerState, args: UpdateArgs): void {
+function rmsprop(config: OptimizerConfig, params: Float32Array, gradients: Float32Array, state: OptimizerState, args: UpdateArgs, start: number, end: number): void {
   const ms = state.ms!;
   const mom = state.mom!;
   const { rho, momentum: mu, epsilon } = config;
   const keep = 1 - rho;
   const { learningRate, scale } = args;
-  for (let i = 0; i < ms.length; i++) {
+  for (let i = start; i < end; i++) {
     const g = gradients[i]! * scale;
     const meanSquare = Math.fround(rho * ms[i]! + keep * g * g);
     ms[i] = meanSquare;
@@ -43,7 +48,7 @@ function rmsprop(config: OptimizerConfig, params: Float32Array, gradients: Float
 }
 
 /** tf.train.adam(lr, beta1, beta2, epsilon), the bias-corrected moments; adamw's decay is applied before (regularize.ts). */
-function adam(config: OptimizerConfig, params: Float32Array, gradients: Float32Array, state: OptimizerState, args: UpdateArgs): void {
+function adam(config: OptimizerConfig, params: Float32Array, gradients: Float32Array, state: OptimizerState, args: UpdateArgs, start: number, end: number): void {
   const m = state.m!;
   const v = state.v!;
   // As tfjs holds them: the betas and 1 - beta as float32 scalars, beta^t as a product of float32
@@ -58,7 +63,7 @@ function adam(config: OptimizerConfig, params: Float32Array, gradients: Float32A
   const t = args.step + 1;
   const correction1 = 1 - beta1 ** t;
   const correction2 = 1 - beta2 ** t;
-  for (let i = 0; i < m.length; i++) {
+  for (let i = start; i < end; i++) {
     const g = gradients[i]! * scale;
     const first = Math.fround(beta1 * m[i]! + keep1 * g);
     const second = Math.fround(beta2 * v[i]! + keep2 * g * g);
@@ -69,11 +74,11 @@ function adam(config: OptimizerConfig, params: Float32Array, gradients: Float32A
 }
 
 /** tf.train.momentum(lr, momentum, useNesterov): accum = momentum * accum + g. */
-function momentum(config: OptimizerConfig, params: Float32Array, gradients: Float32Array, state: OptimizerState, args: UpdateArgs): void {
+function momentum(config: OptimizerConfig, params: Float32Array, gradients: Float32Array, state: OptimizerState, args: UpdateArgs, start: number, end: number): void {
   const accum = state.accum!;
   const { momentum: mu, nesterov } = config;
   const { learningRate, scale } = args;
-  for (let i = 0; i < accum.length; i++) {
+  for (let i = start; i < end; i++) {
     const g = gradients[i]! * scale;
     const accumulated = Math.fround(mu * accum[i]! + g);
     accum[i] = accumulated;

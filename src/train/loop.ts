@@ -72,7 +72,8 @@ export async function runWorker(options: WorkerRunOptions): Promise<WorkerRunRes
 async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
   const { replicas, input, exchange, group, records, maxSteps } = options;
   const layout = replicas.layout;
-  const params = new Float32Array(layout.totalLength);
+  // Where the replicas can reach it: with compute threads they share its update.
+  const params = replicas.allocate(layout.totalLength);
   replicas.initialParameters(params);
   const resumed = records ? await records.resume(layout) : undefined;
   if (resumed) params.set(resumed.weights);

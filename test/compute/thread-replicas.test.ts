@@ -11,6 +11,8 @@ import type { ComputeReplicas } from '../../src/compute/types.js';
 import { parametersDigest } from '../../src/compute/weights.js';
 import type { Batch } from '../../src/data/types.js';
 import { ComputeError } from '../../src/errors.js';
+import { newOptimizerState } from '../../src/optim/types.js';
+import { localUpdater } from '../../src/optim/updater.js';
 import { buildInceptionV3 } from '../../src/model/inception-v3.js';
 
 const SIZE = 75;
@@ -109,6 +111,39 @@ describe('compute threads (real worker threads, Inception-V3)', function () {
       }
     });
   }
+
+  it('3 threads update pieces of shared vectors to the bits one thread gets for the whole: adamw with decayed runs, rmsprop, momentum', async () => {
+    const replicas = await ThreadReplicas.start({ threads: 3, modelArgs: MODEL, loss: LOSS, maxBatch: 3 });
+    try {
+      const length = 100_003;
+      const decayRuns = [{ start: 5, length: 40_000 }, { start: 60_000, length: 33_337 }];
+      for (const optimizer of [
+        { name: 'adamw', rho: 0.9, momentum: 0.9, nesterov: false, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01 },
+        { name: 'rmsprop', rho: 0.9, momentum: 0.9, nesterov: false, beta1: 0.9, beta2: 0.999, epsilon: 1.0, weightDecay: 4e-5 },
+        { name: 'momentum', rho: 0.9, momentum: 0.9, nesterov: true, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 4e-5 },
+      ] as const) {
+        const jobs = [replicas, localUpdater].map((updater) => {
+          const params = updater.allocate(length);
+          const gradients = updater.allocate(length);
+          const state = newOptimizerState(optimizer.name, length, updater.allocate);
+          for (let i = 0; i < length; i++) {
+            params[i] = Math.sin(i);
+            gradients[i] = Math.cos(i * 1.3) * 1e-2;
+          }
+          for (const slot of Object.values(state)) slot.fill(1e-4);
+          return { updater, job: { optimizer, params, gradients, state, decayRuns, args: { learningRate: 0.01, step: 3, scale: 0.5 } } };
+        });
+        assert.ok(jobs[0]!.job.params.buffer instanceof SharedArrayBuffer, 'the threads allocate shared memory');
+        for (const { updater, job } of jobs) await updater.update(job);
+        const [threaded, local] = jobs.map(({ job }) => job);
+        assert.equal(parametersDigest(threaded!.params), parametersDigest(local!.params), `${optimizer.name}: the values differ`);
+        for (const slot of Object.keys(local!.state)) assert.deepEqual(threaded!.state[slot], local!.state[slot], `${optimizer.name}: slot ${slot} differs`);
+        assert.notEqual(parametersDigest(local!.params), parametersDigest(Float32Array.from({ length }, (_, i) => Math.sin(i))), 'the update changed nothing');
+      }
+    } finally {
+      await replicas.close();
+    }
+  });
 
   it('a thread that dies mid-step fails the step with an error naming it, and releases the others', async () => {
     const replicas = await ThreadReplicas.start({ threads: 2, modelArgs: MODEL, loss: LOSS, maxBatch: 4 });
