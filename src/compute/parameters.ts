@@ -71,7 +71,9 @@ export function readParameters(model: tfl.LayersModel, layout: ParameterLayout, 
 export function writeParameters(model: tfl.LayersModel, layout: ParameterLayout, from: Float32Array): void {
   for (const [i, weight] of modelWeights(model).entries()) {
     const entry = layout.entries[i]!;
-    // A copy: the cpu backend would otherwise keep a view of `from`, which changes every step.
+    // A copy: the cpu backend would otherwise keep a view of `from`, which changes every step. And
+    // a new tensor, not a write into the variable's storage: wasm's convolutions keep XNNPACK's
+    // packed copy of a filter, made the first time that tensor is used, and would not see it.
     const value = tf.tensor(from.slice(entry.offset, entry.offset + entry.length), entry.shape);
     weight.write(value);
     value.dispose();
