@@ -15,7 +15,9 @@ import type { CommandContext } from './types.js';
 export interface TrainGroup {
   jobId: string;
   rank: number;
+  /** This rank's place on its node, which picks its GPU. */
   localRank: number;
+  localSize: number;
   isServer: boolean;
   /** Transport ranks. */
   servers: number[];
@@ -47,7 +49,7 @@ export async function openTrainGroup(joinOptions: JoinOptions, strategy: Strateg
     const workerGroup = new Collectives(SOLO_LINK);
     const { AllreduceExchange } = await import('../comm/ring-allreduce.js');
     return {
-      jobId: job.jobId, rank: 0, localRank: job.localRank, isServer: false, servers: [], workers: [0], workerIndex: 0, link: SOLO_LINK, workerGroup,
+      jobId: job.jobId, rank: 0, localRank: job.localRank, localSize: job.localSize, isServer: false, servers: [], workers: [0], workerIndex: 0, link: SOLO_LINK, workerGroup,
       log: createLog(context.io.stderr, 'train'),
       markDeparted: () => {},
       exchange: async (config) => new AllreduceExchange(workerGroup, config),
@@ -88,7 +90,7 @@ async function openJobGroup(joinOptions: JoinOptions, commTimeoutS: number, cont
   const workerGroup = new Collectives(isServer ? SOLO_LINK : subgroup(transport, workers));
   const markDeparted = (peer: number) => transport.markDeparted(peer);
   return {
-    jobId: joined.job.jobId, rank, localRank: joined.job.localRank, isServer, servers, workers, workerIndex: workers.indexOf(rank),
+    jobId: joined.job.jobId, rank, localRank: joined.job.localRank, localSize: joined.job.localSize, isServer, servers, workers, workerIndex: workers.indexOf(rank),
     link: transport, workerGroup, log: joined.log, markDeparted,
     exchange: async (config, placement) => {
       if (servers.length === 0) {

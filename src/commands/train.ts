@@ -5,7 +5,7 @@
 // run's records (train/run-records.ts).
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { bindGpu, readGpus } from '../backend/gpus.js';
+import { bindGpu, readGpuEnv, readGpus } from '../backend/gpus.js';
 import type { BackendName } from '../backend/select.js';
 import type { Placement } from '../comm/placement.js';
 import type { Strategy } from '../comm/types.js';
@@ -75,14 +75,14 @@ async function serve(group: TrainGroup): Promise<number> {
 async function trainOnWorker(values: OptionValues, context: CommandContext, group: TrainGroup): Promise<number> {
   const log = group.log;
   const { gpus } = await readGpus();
-  const binding = bindGpu(context.env.CUDA_VISIBLE_DEVICES, group.localRank, gpus.length);
+  const binding = bindGpu(readGpuEnv(context.env), gpus, group);
   // tfjs-node-gpu reads CUDA_VISIBLE_DEVICES when it loads, so it is set before selection.
   if (binding.cudaVisibleDevices !== undefined) process.env.CUDA_VISIBLE_DEVICES = binding.cudaVisibleDevices;
+  log(binding.describe);
   const { selectBackend } = await import('../backend/select.js');
-  const backend = await selectBackend(values.backend as BackendName | 'auto', gpus.length);
+  const backend = await selectBackend(values.backend as BackendName | 'auto', binding.gpuCount);
   const first = group.workerIndex === 0;
   if (first) for (const attempt of backend.attempts) log(`backend ${attempt.name}: ${attempt.ok ? 'chosen' : 'passed over'}: ${attempt.reason}`);
-  if (gpus.length > 0) log(binding.describe);
 
   const { openInput } = await import('../data/input.js');
   const { DecodePool } = await import('../data/decode-pool.js');
