@@ -87,7 +87,12 @@ async function openJobGroup(joinOptions: JoinOptions, commTimeoutS: number, cont
   const servers = table.map((m) => m.rank).filter((r) => r < joinOptions.numPs);
   const workers = table.map((m) => m.rank).filter((r) => r >= joinOptions.numPs);
   const isServer = servers.includes(rank);
-  const workerGroup = new Collectives(isServer ? SOLO_LINK : subgroup(transport, workers));
+  // The workers' ring keeps each node's ranks together; their numbers (and the first worker) stay.
+  const { workerRing } = await import('../cluster/ring-order.js');
+  const ringRanks = workerRing(table, joinOptions.numPs);
+  const ring = ringRanks.map((r) => workers.indexOf(r));
+  if (rank === workers[0] && ring.some((place, i) => place !== i)) joined.log(`the ring runs through the workers in node order: ranks ${ringRanks.join(' ')}`);
+  const workerGroup = new Collectives(isServer ? SOLO_LINK : subgroup(transport, workers), isServer ? {} : { ring });
   const markDeparted = (peer: number) => transport.markDeparted(peer);
   return {
     jobId: joined.job.jobId, rank, localRank: joined.job.localRank, localSize: joined.job.localSize, isServer, servers, workers, workerIndex: workers.indexOf(rank),
