@@ -3,11 +3,11 @@
 // aprun test double (Cray ALPS cannot be installed here).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { readStepCsv } from '../../src/metrics/csv.js';
-import { parseRankLines, parseSpecDocument } from '../helpers/cli.js';
+import { parseRankLines, parseSpecDocument, type SpecDocument } from '../helpers/cli.js';
 import { REPO, requireSlurmCluster, waitForJob } from '../helpers/slurm.js';
 
 /** Every rank printed one line, all with the digest of the spec rank 0 printed and wrote. */
@@ -26,6 +26,42 @@ function checkAgreement(output: string, size: number, runDir: string, expect: { 
   assert.deepEqual(written, printed);
   assert.deepEqual(printed.table.map((m) => m.rank), Array.from({ length: size }, (_, r) => r));
   return printed;
+}
+
+/**
+ * perNode ranks on each node (by the address it advertises): local ranks 0..perNode-1, each rank
+ * line saying so, and the ring passing through a node's ranks one after the other, from rank 0.
+ */
+function checkRanksPerNode(output: string, spec: SpecDocument, perNode: number): void {
+  const nodes = new Map<string, number[]>();
+  for (const member of spec.table) nodes.set(member.address, [...(nodes.get(member.address) ?? []), member.rank]);
+  for (const [node, ranks] of nodes) {
+    const locals = ranks.map((rank) => spec.table[rank]!.localRank).sort();
+    assert.deepEqual(locals, Array.from({ length: perNode }, (_, i) => i), `local ranks on ${node}`);
+  }
+  for (const line of parseRankLines(output)) {
+    assert.equal(line.fields.local_rank, String(spec.table[line.rank]!.localRank), output);
+    assert.equal(line.fields.local_size, String(perNode), output);
+  }
+  assert.deepEqual([...spec.ring].sort(), spec.table.map((m) => m.rank), 'the ring holds every worker once');
+  assert.equal(spec.ring[0], 0, 'the ring starts at the first worker');
+  for (const [node, ranks] of nodes) {
+    const places = ranks.map((rank) => spec.ring.indexOf(rank)).sort((a, b) => a - b);
+    assert.equal(places.at(-1)! - places[0]!, ranks.length - 1, `the ranks of ${node} are not side by side in the ring ${spec.ring.join(',')}`);
+  }
+}
+
+/** The output file of a job sbatch --wait ran, and its exit code. */
+async function sbatchWait(work: string, args: string[]): Promise<{ exitCode: number | undefined; output: string; stderr: string; jobId: string | undefined }> {
+  const result = await execa('sbatch', ['--wait', `--output=${work}/slurm-%j.out`, ...args, 'slurm/train.slurm'], { cwd: REPO, reject: false });
+  const jobId = /Submitted batch job (\d+)/.exec(result.stdout)?.[1];
+  const output = jobId ? readFileSync(join(work, `slurm-${jobId}.out`), 'utf8') : '';
+  return { exitCode: result.exitCode, output, stderr: result.stderr, jobId };
+}
+
+/** The line each worker logs at start: its local rank and device. */
+function deviceLines(output: string): Map<number, string> {
+  return new Map([...output.matchAll(/^hpctrain rank (\d+) \([^)]*\): (local rank .*)$/gm)].map((m) => [Number(m[1]), m[2]!]));
 }
 
 describe('batch scripts on the local Slurm cluster', function () {
@@ -50,7 +86,7 @@ describe('batch scripts on the local Slurm cluster', function () {
       const jobId = /Submitted batch job (\d+)/.exec(result.stdout)?.[1];
       const output = jobId ? readFileSync(join(work, `slurm-${jobId}.out`), 'utf8') : '';
       assert.equal(result.exitCode, 0, `${result.stderr}\n${output}`);
-      assert.match(output, new RegExp(`train\\.slurm: job \\d+ on ${nodes} node\\(s\\) \\(node\\[1-${nodes}\\]\\), train;`));
+      assert.match(output, new RegExp(`train\\.slurm: job \\d+ on ${nodes} node\\(s\\) \\(node\\[1-${nodes}\\]\\), 1 rank\\(s\\) per node, train;`));
       assert.match(output, workers > 1 ? new RegExp(`batch 2 per worker x ${workers} workers`) : /batch 2, 2 steps on wasm/);
       if (servers > 0) assert.match(output, /parameter server 0: served 2 steps/);
       assert.equal(output.split('\n').filter((line) => /^step \d\/2 /.test(line)).length, 2, output);
@@ -130,5 +166,106 @@ describe('batch scripts on the local Slurm cluster', function () {
     assert.equal(result.exitCode, 0, result.all);
     assert.match(result.stdout, /3 node\(s\) through aprun/);
     checkAgreement(result.stdout, 3, runDir, { scheduler: 'pbs', launcher: 'aprun', addresses: ['node1', 'node2', 'node3'] });
+  });
+
+  describe('several ranks per node', () => {
+    it('sbatch --wait slurm/train.slurm with HPCTRAIN_TASKS_PER_NODE=2, cyclic: each node\'s ranks have local ranks 0 and 1 and stand side by side in the ring', async () => {
+      const runDir = join(work, 'run');
+      const { exitCode, output, stderr } = await sbatchWait(work, ['--nodes=2', '--ntasks-per-node=2', '--distribution=cyclic',
+        `--export=ALL,HPCTRAIN_RUN_DIR=${runDir},HPCTRAIN_TASKS_PER_NODE=2,HPCTRAIN_COMMAND=rendezvous`]);
+      assert.equal(exitCode, 0, `${stderr}\n${output}`);
+      assert.match(output, /on 2 node\(s\) \(node\[1-2\]\), 2 rank\(s\) per node, rendezvous;/);
+      // srun deals the ranks round-robin: 0 and 2 on node1, 1 and 3 on node2.
+      const spec = checkAgreement(output, 4, runDir, { scheduler: 'slurm', launcher: 'srun', addresses: ['node1', 'node2', 'node1', 'node2'] });
+      checkRanksPerNode(output, spec, 2);
+      assert.deepEqual(spec.ring, [0, 2, 1, 3]);
+    });
+
+    it('trains with 2 ranks per node under sbatch --wait (cyclic): the mapping line of every rank, the ring in node order, the same weights everywhere', async () => {
+      const { exitCode, output, stderr } = await sbatchWait(work, ['--nodes=2', '--ntasks-per-node=2', '--distribution=cyclic',
+        `--export=ALL,HPCTRAIN_RUN_DIR=${work}/run,HPCTRAIN_TASKS_PER_NODE=2,HPCTRAIN_DATA=synthetic,HPCTRAIN_IMAGE_SIZE=75,HPCTRAIN_BATCH_SIZE=2,` +
+          'HPCTRAIN_STEPS=1,HPCTRAIN_NUM_CLASSES=10']);
+      assert.equal(exitCode, 0, `${stderr}\n${output}`);
+      const devices = deviceLines(output);
+      assert.deepEqual([0, 1, 2, 3].map((rank) => devices.get(rank)), [
+        'local rank 0 of 2, no GPU: CPU', 'local rank 0 of 2, no GPU: CPU', 'local rank 1 of 2, no GPU: CPU', 'local rank 1 of 2, no GPU: CPU',
+      ], output);
+      assert.match(output, /^hpctrain rank 0 \(.*\): the ring runs through the workers in node order: ranks 0 2 1 3$/m);
+      assert.match(output, /batch 2 per worker x 4 workers/);
+      const digests = [...output.matchAll(/^weights sha256=([0-9a-f]{64})$/gm)].map((m) => m[1]);
+      assert.equal(digests.length, 4, output);
+      assert.equal(new Set(digests).size, 1, output);
+    });
+
+    it('slurm/train.slurm starts one rank per GPU Slurm gave the node by default (SLURM_GPUS_ON_NODE)', async () => {
+      const runDir = join(work, 'run');
+      // Slurm sets SLURM_GPUS_ON_NODE in a job with GPUs; this cluster has none, so the job is given it.
+      const { exitCode, output, stderr } = await sbatchWait(work, ['--nodes=1', '--ntasks-per-node=2',
+        `--export=ALL,HPCTRAIN_RUN_DIR=${runDir},SLURM_GPUS_ON_NODE=2,HPCTRAIN_COMMAND=rendezvous`]);
+      assert.equal(exitCode, 0, `${stderr}\n${output}`);
+      assert.match(output, /, 2 rank\(s\) per node, rendezvous;/);
+      checkRanksPerNode(output, checkAgreement(output, 2, runDir, { scheduler: 'slurm', launcher: 'srun', addresses: ['node1', 'node1'] }), 2);
+    });
+
+    it('slurm/train.slurm refuses a HPCTRAIN_TASKS_PER_NODE that is not a positive integer, and says when the job holds fewer tasks', async () => {
+      const bad = await sbatchWait(work, ['--nodes=1', `--export=ALL,HPCTRAIN_RUN_DIR=${work}/run,HPCTRAIN_TASKS_PER_NODE=0,HPCTRAIN_COMMAND=rendezvous`]);
+      assert.notEqual(bad.exitCode, 0);
+      assert.match(bad.output, /HPCTRAIN_TASKS_PER_NODE=0 is not a positive integer: give the ranks per node, e\.g\. HPCTRAIN_TASKS_PER_NODE=4/);
+      // One task per node asked of sbatch: srun must not quietly start one rank instead of two.
+      const short = await sbatchWait(work, ['--nodes=1', '--ntasks-per-node=1', `--export=ALL,HPCTRAIN_RUN_DIR=${work}/run,HPCTRAIN_TASKS_PER_NODE=2,HPCTRAIN_COMMAND=rendezvous`]);
+      assert.notEqual(short.exitCode, 0, short.output);
+      assert.match(short.output, /note: 2 ranks per node, but the job asked for --ntasks-per-node=1; .* submit with sbatch --ntasks-per-node=2/);
+      assert.equal(parseRankLines(short.output).length, 0, short.output);
+    });
+
+    it('pbs/train.pbs\'s mpirun path with HPCTRAIN_TASKS_PER_NODE=2 on a node PBS_NODEFILE names twice: mpirun --map-by ppr:2:node, local ranks 0 and 1, one training', async () => {
+      const nodefile = join(work, 'nodefile');
+      // Two slots of this machine, as PBS writes them for select=1:ncpus=2.
+      writeFileSync(nodefile, `${hostname()}\n${hostname()}\n`);
+      const result = await execa('bash', ['pbs/train.pbs'], {
+        cwd: REPO, reject: false, all: true, extendEnv: false,
+        env: {
+          PATH: process.env.PATH!, HOME: process.env.HOME ?? '/root',
+          PBS_JOBID: '4343.pbsserver', PBS_NODEFILE: nodefile, PBS_O_WORKDIR: REPO, HPCTRAIN_LAUNCHER: 'mpirun', HPCTRAIN_RUN_DIR: join(work, 'run'),
+          HPCTRAIN_TASKS_PER_NODE: '2', HPCTRAIN_MPIRUN_ARGS: '--allow-run-as-root --oversubscribe',
+          HPCTRAIN_DATA: 'synthetic', HPCTRAIN_IMAGE_SIZE: '75', HPCTRAIN_BATCH_SIZE: '2', HPCTRAIN_STEPS: '1', HPCTRAIN_NUM_CLASSES: '10',
+        },
+      });
+      assert.equal(result.exitCode, 0, result.all);
+      assert.match(result.all!, /train\.pbs: job 4343\.pbsserver, 1 node\(s\) through mpirun, 2 rank\(s\) per node, train;/);
+      const devices = deviceLines(result.all!);
+      assert.deepEqual([devices.get(0), devices.get(1)], ['local rank 0 of 2, no GPU: CPU', 'local rank 1 of 2, no GPU: CPU'], result.all);
+      assert.match(result.all!, /batch 2 per worker x 2 workers/);
+      const digests = [...result.stdout.matchAll(/^weights sha256=([0-9a-f]{64})$/gm)].map((m) => m[1]);
+      assert.equal(digests.length, 2, result.all);
+      assert.equal(new Set(digests).size, 1, result.all);
+    });
+
+    it('pbs/train.pbs\'s aprun path with HPCTRAIN_TASKS_PER_NODE=2: aprun -n 4 -N 2, local rank = ALPS_APP_PE mod 2', async () => {
+      const runDir = join(work, 'run');
+      const nodefile = join(work, 'nodefile');
+      writeFileSync(nodefile, 'node1\nnode1\nnode2\nnode2\n');
+      const result = await execa('bash', ['pbs/train.pbs'], {
+        cwd: REPO, reject: false, all: true, extendEnv: false,
+        env: {
+          PATH: `${REPO}test/doubles:${process.env.PATH}`, HOME: process.env.HOME ?? '/root',
+          PBS_JOBID: '98.sdb', PBS_NODEFILE: nodefile, PBS_O_WORKDIR: REPO, HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_COMMAND: 'rendezvous', HPCTRAIN_TASKS_PER_NODE: '2',
+        },
+      });
+      assert.equal(result.exitCode, 0, result.all);
+      assert.match(result.stdout, /2 node\(s\) through aprun, 2 rank\(s\) per node/);
+      const spec = checkAgreement(result.stdout, 4, runDir, { scheduler: 'pbs', launcher: 'aprun', addresses: ['node1', 'node1', 'node2', 'node2'] });
+      checkRanksPerNode(result.stdout, spec, 2);
+      assert.deepEqual(spec.table.map((m) => m.localRank), [0, 1, 0, 1]);
+    });
+
+    it('pbs/train.pbs refuses a HPCTRAIN_TASKS_PER_NODE that is not a positive integer before it starts anything', async () => {
+      const result = await execa('bash', ['pbs/train.pbs'], {
+        cwd: REPO, reject: false, all: true, extendEnv: false,
+        env: { PATH: `${REPO}test/doubles:${process.env.PATH}`, PBS_JOBID: '97.sdb', PBS_NODEFILE: '/nonexistent', PBS_O_WORKDIR: REPO, HPCTRAIN_TASKS_PER_NODE: '2x' },
+      });
+      assert.equal(result.exitCode, 2, result.all);
+      assert.match(result.all!, /train\.pbs: HPCTRAIN_TASKS_PER_NODE=2x is not a positive integer: give the ranks per node, e\.g\. qsub -v HPCTRAIN_TASKS_PER_NODE=4/);
+    });
   });
 });
