@@ -54,7 +54,7 @@ export const pbsProvider: EnvProvider = {
 
 /**
  * Where each rank runs. pbs/train.pbs starts HPCTRAIN_TASKS_PER_NODE ranks on each node in node
- * order (aprun -N, mpirun --map-by ppr:N:node, mpiexec -ppn), so rank r is on node floor(r / N);
+ * order (aprun -N, mpirun over N slots per node, mpiexec -ppn), so rank r is on node floor(r / N);
  * without it, one process per node is the scripts' layout, and otherwise ranks fill the slots in
  * nodefile order, as mpirun does with PBS_NODEFILE as its hostfile.
  */

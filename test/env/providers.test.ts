@@ -346,7 +346,7 @@ describe('env/providers', () => {
       assert.deepStrictEqual(locals, [0, 1, 0, 1, 0, 1]);
     });
 
-    it('keeps Open MPI\'s own local rank and size with HPCTRAIN_TASKS_PER_NODE (mpirun --map-by ppr:2:node)', () => {
+    it('keeps Open MPI\'s own local rank and size with HPCTRAIN_TASKS_PER_NODE (mpirun, 2 slots per node)', () => {
       const env: Env = {
         ...base, HPCTRAIN_TASKS_PER_NODE: '2', OMPI_COMM_WORLD_RANK: '5', OMPI_COMM_WORLD_SIZE: '6', OMPI_COMM_WORLD_LOCAL_RANK: '1', OMPI_COMM_WORLD_LOCAL_SIZE: '2',
       };
