@@ -3,10 +3,12 @@
 // collectives in the same order; each call is numbered, and its messages carry the number.
 //
 // Ring allreduce: the buffer is cut into `size` segments, and each segment into pieces of at most
-// `pieceBytes`. Reduce-scatter: segment k starts at rank k and travels the ring, each rank adding
-// its own values, until rank k-1 holds the sum, divides it by `size` and starts it round again
-// (allgather), each rank copying it in. Every piece travels on its own, so sending, receiving,
-// adding and authenticating overlap, and each rank sends 2(size-1)/size of the buffer in all.
+// `pieceBytes`. Reduce-scatter: segment k starts at the ring's k-th rank and travels the ring, each
+// rank adding its own values, until the rank before it holds the sum, divides it by `size` and
+// starts it round again (allgather), each rank copying it in. The ring runs in rank order unless
+// given another (`ring`: a node's ranks side by side, cluster/ring-order.ts). Every piece travels
+// on its own, so sending, receiving, adding and authenticating overlap, and each rank sends
+// 2(size-1)/size of the buffer in all.
 // The rank that finishes a segment's sum sends the same bytes to all: the averaged gradients are
 // bitwise identical on every rank.
 import type { Link, ReceiveOptions } from './group.js';
@@ -15,6 +17,11 @@ import { addDivideInto, addInto } from './sum-kernels.js';
 export interface CollectivesOptions {
   /** Largest message; 4 MiB by default. */
   pieceBytes?: number;
+  /**
+   * The ranks in their order around the ring; 0..size-1 by default. Only who passes to whom
+   * changes: the ranks' numbers, the broadcasts' roots and the results' bitwise agreement do not.
+   */
+  ring?: readonly number[];
 }
 
 const DEFAULT_PIECE_BYTES = 4 * 2 ** 20;
@@ -30,9 +37,21 @@ interface Piece {
 export class Collectives {
   private op = 0;
   private readonly pieceElements: number;
+  private readonly ring: readonly number[];
+  /** Each rank's place in `ring`. */
+  private readonly placeOf: readonly number[];
 
   constructor(private readonly transport: Link, options: CollectivesOptions = {}) {
     this.pieceElements = Math.max(1, Math.floor((options.pieceBytes ?? DEFAULT_PIECE_BYTES) / 4));
+    this.ring = options.ring ?? Array.from({ length: transport.size }, (_, r) => r);
+    const placeOf = new Array<number>(transport.size).fill(-1);
+    this.ring.forEach((rank, place) => {
+      if (Number.isInteger(rank) && rank >= 0 && rank < transport.size && placeOf[rank] === -1) placeOf[rank] = place;
+    });
+    if (this.ring.length !== transport.size || placeOf.includes(-1)) {
+      throw new Error(`ring [${this.ring.join(',')}] is not an order of the ${transport.size} ranks 0..${transport.size - 1}`);
+    }
+    this.placeOf = placeOf;
   }
 
   get rank(): number {
@@ -46,17 +65,16 @@ export class Collectives {
   /** data <- the mean of every rank's data, the same bytes on every rank. */
   async allreduceMean(data: Float32Array): Promise<void> {
     const op = ++this.op;
-    const { rank, size } = this;
+    const { size } = this;
     if (size === 1) return;
-    const next = (rank + 1) % size;
-    const prev = (rank + size - 1) % size;
+    const { place, next, prev } = this.neighbours();
     const ringDistance = (from: number, to: number) => (to - from + size) % size;
     await Promise.all(this.piecesOf(data.length, size).map(async (piece) => {
       const view = data.subarray(piece.start, piece.end);
-      // Reduce-scatter, steps 0..size-2: the piece starts at rank `segment` and is finished
+      // Reduce-scatter, steps 0..size-2: the piece starts at ring place `segment` and is finished
       // (summed and divided) `hops` = size-1 ranks further on. Each rank adds its values into the
       // buffer it received and sends that buffer on: no buffer is allocated or copied here.
-      const hops = ringDistance(piece.segment, rank);
+      const hops = ringDistance(piece.segment, place);
       if (hops === 0) {
         // Sent straight from `data`, without a copy: this rank writes into the piece only once
         // the finished piece has come round, which cannot happen before `next` has read all of
@@ -74,7 +92,7 @@ export class Collectives {
           return;
         }
       }
-      const round = ringDistance((piece.segment + size - 1) % size, rank);
+      const round = ringDistance((piece.segment + size - 1) % size, place);
       const finished = await this.transport.receive(prev, { op, step: size - 2 + round, piece: piece.id });
       view.set(asFloats(finished, view.length));
       // Received buffers are never written to once sent: pass it on as it came.
@@ -103,14 +121,13 @@ export class Collectives {
     return sum;
   }
 
-  /** data <- root's data on every rank, passed down the ring piece by piece. */
+  /** data <- root's data on every rank, passed along the ring from the root, piece by piece. */
   async broadcast(data: Float32Array, root = 0, options: ReceiveOptions = {}): Promise<void> {
     const op = ++this.op;
-    const { rank, size } = this;
+    const { size } = this;
     if (size === 1) return;
-    const next = (rank + 1) % size;
-    const prev = (rank + size - 1) % size;
-    const hops = (rank - root + size) % size;
+    const { place, next, prev } = this.neighbours();
+    const hops = (place - this.placeOf[root]! + size) % size;
     await Promise.all(this.piecesOf(data.length, 1).map(async (piece) => {
       const view = data.subarray(piece.start, piece.end);
       if (hops === 0) {
@@ -121,6 +138,13 @@ export class Collectives {
       view.set(asFloats(received, view.length));
       if (hops < size - 1) await this.transport.send(next, { op, step: hops, piece: piece.id }, received);
     }));
+  }
+
+  /** This rank's place in the ring and the ranks it receives from and sends to. */
+  private neighbours(): { place: number; next: number; prev: number } {
+    const { size } = this;
+    const place = this.placeOf[this.rank]!;
+    return { place, next: this.ring[(place + 1) % size]!, prev: this.ring[(place + size - 1) % size]! };
   }
 
   private piecesOf(length: number, segments: number): Piece[] {

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import { tfConfigFor, roleOf } from '../cluster/cluster-spec.js';
+import { workerRing } from '../cluster/ring-order.js';
 import { joinJob, type JoinedJob } from '../join-job.js';
 import type { OptionValues } from '../options.js';
 import { JOB_OPTIONS, readJoinOptions } from './job-options.js';
@@ -14,7 +15,8 @@ export const rendezvousCommand: Command = {
     summary:
       'Find the other ranks of this job with an authenticated ZeroMQ allgather, agree on the cluster\n' +
       'spec, and print it: every rank prints one "rendezvous rank=..." line to stdout; rank 0 also\n' +
-      'prints the gathered table, the cluster spec and each task\'s TF_CONFIG as one line of JSON.',
+      'prints the gathered table, the cluster spec, each task\'s TF_CONFIG and the workers\' ring order\n' +
+      'as one line of JSON.',
     options: [
       ...JOB_OPTIONS,
       { name: 'output', type: 'string', env: 'HPCTRAIN_SPEC_FILE', valueName: 'FILE', describe: 'rank 0 also writes the JSON, indented, to FILE' },
@@ -40,7 +42,8 @@ export const rendezvousCommand: Command = {
       const self = joined.rendezvous.table[job.rank]!;
       context.stdout(
         `rendezvous rank=${job.rank} size=${job.size} scheduler=${job.scheduler} launcher=${job.launcher} host=${self.host} ` +
-          `address=${self.address} role=${role.type}:${role.index} spec_sha256=${digest} elapsed_ms=${joined.elapsedMs.toFixed(1)}\n`,
+          `address=${self.address} local_rank=${job.localRank} local_size=${job.localSize} role=${role.type}:${role.index} ` +
+          `spec_sha256=${digest} elapsed_ms=${joined.elapsedMs.toFixed(1)}\n`,
       );
       return 0;
     } finally {
@@ -61,6 +64,8 @@ function describeCluster(joined: JoinedJob, numPs: number) {
     table: rendezvous.table,
     cluster: spec,
     tfConfig: rendezvous.table.map((m) => tfConfigFor(spec, roleOf(m.rank, numPs))),
+    // The workers' ranks in the order the allreduce ring passes through them.
+    ring: workerRing(rendezvous.table, numPs),
   };
 }
 

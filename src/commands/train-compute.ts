@@ -1,7 +1,7 @@
 // `hpctrain train`'s first stage on a worker: where it computes. The GPU this rank binds to, the
 // cores it may use (affinity, cgroup quota, SLURM_CPUS_PER_TASK, the ranks sharing the node), the
 // tensor backend, and how those cores are split between compute and decoding threads.
-import { bindGpu, readGpus } from '../backend/gpus.js';
+import { bindGpu, readGpuEnv, readGpus } from '../backend/gpus.js';
 import type { BackendAttempt, BackendName } from '../backend/select.js';
 import { coresForRank, planThreads, readCoreFacts, type RankCores } from '../env/cores.js';
 import type { OptionValues } from '../options.js';
@@ -23,15 +23,16 @@ export interface ComputePlan {
 export async function chooseCompute(values: OptionValues, context: CommandContext, group: TrainGroup): Promise<ComputePlan> {
   const notes: string[] = [];
   const { gpus } = await readGpus();
-  const binding = bindGpu(context.env.CUDA_VISIBLE_DEVICES, group.localRank, gpus.length);
+  const binding = bindGpu(readGpuEnv(context.env), gpus, group);
   // tfjs-node-gpu reads CUDA_VISIBLE_DEVICES when it loads, so it is set before selection.
   if (binding.cudaVisibleDevices !== undefined) process.env.CUDA_VISIBLE_DEVICES = binding.cudaVisibleDevices;
-  if (gpus.length > 0) notes.push(binding.describe);
-  const cores = coresForRank(readCoreFacts(context.env), group.ranksOnNode);
+  // Every rank's own line: which of its node's devices it took.
+  group.log(binding.describe);
+  const cores = coresForRank(readCoreFacts(context.env), group.localSize);
   // libtensorflow (tfjs-node) sizes its intra-op pool from these when it loads; a user's own setting stands.
   for (const name of ['TF_NUM_INTRAOP_THREADS', 'OMP_NUM_THREADS']) if (context.env[name] === undefined) process.env[name] = String(cores.cores);
   const { selectBackend } = await import('../backend/select.js');
-  const backend = await selectBackend(values.backend as BackendName | 'auto', gpus.length);
+  const backend = await selectBackend(values.backend as BackendName | 'auto', binding.gpuCount);
   const requested = values['compute-threads'] as number | undefined;
   const decoding = values.data !== 'synthetic';
   const plan = planThreads(cores.cores, decoding, { computeThreads: requested, decodeThreads: values.threads as number | undefined });

@@ -16,9 +16,10 @@ import type { CommandContext } from './types.js';
 export interface TrainGroup {
   jobId: string;
   rank: number;
+  /** This rank's place on its node, which picks its GPU. */
   localRank: number;
-  /** The job's ranks (servers too) on this rank's node, which share its cores. */
-  ranksOnNode: number;
+  /** The job's ranks (servers too) on this rank's node: they share its cores and GPUs. */
+  localSize: number;
   isServer: boolean;
   /** Transport ranks. */
   servers: number[];
@@ -51,7 +52,7 @@ export async function openTrainGroup(joinOptions: JoinOptions, strategy: Strateg
     const workerGroup = new Collectives(SOLO_LINK);
     const { AllreduceExchange } = await import('../comm/ring-allreduce.js');
     return {
-      jobId: job.jobId, rank: 0, localRank: job.localRank, ranksOnNode: 1, isServer: false, servers: [], workers: [0], workerIndex: 0, link: SOLO_LINK, workerGroup,
+      jobId: job.jobId, rank: 0, localRank: job.localRank, localSize: job.localSize, isServer: false, servers: [], workers: [0], workerIndex: 0, link: SOLO_LINK, workerGroup,
       log: createLog(context.io.stderr, 'train'),
       markDeparted: () => {},
       exchange: async (config, _placement, updater) => new AllreduceExchange(workerGroup, config, updater),
@@ -89,11 +90,15 @@ async function openJobGroup(joinOptions: JoinOptions, commTimeoutS: number, cont
   const servers = table.map((m) => m.rank).filter((r) => r < joinOptions.numPs);
   const workers = table.map((m) => m.rank).filter((r) => r >= joinOptions.numPs);
   const isServer = servers.includes(rank);
-  const workerGroup = new Collectives(isServer ? SOLO_LINK : subgroup(transport, workers));
+  // The workers' ring keeps each node's ranks together; their numbers (and the first worker) stay.
+  const { workerRing } = await import('../cluster/ring-order.js');
+  const ringRanks = workerRing(table, joinOptions.numPs);
+  const ring = ringRanks.map((r) => workers.indexOf(r));
+  if (rank === workers[0] && ring.some((place, i) => place !== i)) joined.log(`the ring runs through the workers in node order: ranks ${ringRanks.join(' ')}`);
+  const workerGroup = new Collectives(isServer ? SOLO_LINK : subgroup(transport, workers), isServer ? {} : { ring });
   const markDeparted = (peer: number) => transport.markDeparted(peer);
   return {
-    jobId: joined.job.jobId, rank, localRank: joined.job.localRank, isServer, servers,
-    ranksOnNode: table.filter((member) => member.host === table.find((self) => self.rank === rank)!.host).length, workers, workerIndex: workers.indexOf(rank),
+    jobId: joined.job.jobId, rank, localRank: joined.job.localRank, localSize: joined.job.localSize, isServer, servers, workers, workerIndex: workers.indexOf(rank),
     link: transport, workerGroup, log: joined.log, markDeparted,
     exchange: async (config, placement, updater) => {
       if (servers.length === 0) {

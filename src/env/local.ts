@@ -23,6 +23,8 @@ export const localProvider: EnvProvider = {
       rank,
       size,
       localRank: readInt(env, 'HPCTRAIN_LOCAL_RANK') ?? rank,
+      // `hpctrain launch` starts every rank on this machine.
+      localSize: size,
       nodeIndex: 0,
       hosts: [host],
       rankHosts: Array.from({ length: size }, () => host),

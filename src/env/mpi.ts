@@ -10,11 +10,14 @@ export interface LauncherRank {
   /** Undefined when the launcher does not say (aprun). */
   size: number | undefined;
   localRank: number | undefined;
+  /** The processes on this node; undefined when the launcher does not say. */
+  localSize: number | undefined;
 }
 
 /**
- * Open MPI: OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE, OMPI_COMM_WORLD_LOCAL_RANK.
- * MPICH/Hydra and Cray PMI: PMI_RANK, PMI_SIZE, MPI_LOCALRANKID or PMI_LOCAL_RANK.
+ * Open MPI: OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE, OMPI_COMM_WORLD_LOCAL_RANK and
+ * OMPI_COMM_WORLD_LOCAL_SIZE. MPICH/Hydra and Cray PMI: PMI_RANK, PMI_SIZE, MPI_LOCALRANKID or
+ * PMI_LOCAL_RANK, MPI_LOCALNRANKS or PMI_LOCAL_SIZE.
  */
 export function readMpiRank(env: Env): LauncherRank | undefined {
   if (env.OMPI_COMM_WORLD_RANK !== undefined) {
@@ -22,14 +25,19 @@ export function readMpiRank(env: Env): LauncherRank | undefined {
     const rank = requireInt(env, 'OMPI_COMM_WORLD_RANK', why);
     const size = requireInt(env, 'OMPI_COMM_WORLD_SIZE', why, 1);
     checkRank(rank, size, 'OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE');
-    return { launcher: 'mpirun', rank, size, localRank: readInt(env, 'OMPI_COMM_WORLD_LOCAL_RANK') };
+    return {
+      launcher: 'mpirun', rank, size, localRank: readInt(env, 'OMPI_COMM_WORLD_LOCAL_RANK'), localSize: readInt(env, 'OMPI_COMM_WORLD_LOCAL_SIZE', 1),
+    };
   }
   if (env.PMI_RANK !== undefined) {
     const why = 'MPICH (mpiexec/Hydra) and Cray PMI set it for every process they start.';
     const rank = requireInt(env, 'PMI_RANK', why);
     const size = requireInt(env, 'PMI_SIZE', why, 1);
     checkRank(rank, size, 'PMI_RANK', 'PMI_SIZE');
-    return { launcher: 'pmi', rank, size, localRank: readInt(env, 'MPI_LOCALRANKID') ?? readInt(env, 'PMI_LOCAL_RANK') };
+    return {
+      launcher: 'pmi', rank, size, localRank: readInt(env, 'MPI_LOCALRANKID') ?? readInt(env, 'PMI_LOCAL_RANK'),
+      localSize: readInt(env, 'MPI_LOCALNRANKS', 1) ?? readInt(env, 'PMI_LOCAL_SIZE', 1),
+    };
   }
   return undefined;
 }
@@ -37,7 +45,8 @@ export function readMpiRank(env: Env): LauncherRank | undefined {
 /**
  * Plain MPI, outside any batch system: the variables of readMpiRank, plus HPCTRAIN_COORDINATOR
  * (the host of rank 0) when the ranks span several hosts, since MPI does not tell us where rank 0
- * runs. OMPI_COMM_WORLD_LOCAL_SIZE tells whether all ranks share this host.
+ * runs. The launcher's local size (OMPI_COMM_WORLD_LOCAL_SIZE, MPI_LOCALNRANKS) tells whether all
+ * ranks share this host.
  */
 export const mpiProvider: EnvProvider = {
   name: 'mpi',
@@ -50,8 +59,7 @@ export const mpiProvider: EnvProvider = {
     }
     const size = launched.size!;
     const host = io.hostname();
-    const localSize = readInt(env, 'OMPI_COMM_WORLD_LOCAL_SIZE') ?? readInt(env, 'MPI_LOCALNRANKS');
-    const allLocal = localSize === size;
+    const allLocal = launched.localSize === size;
     const coordinator = env.HPCTRAIN_COORDINATOR || (allLocal ? host : undefined);
     if (!coordinator) {
       throw new EnvironmentError(
@@ -68,6 +76,8 @@ export const mpiProvider: EnvProvider = {
       rank: launched.rank,
       size,
       localRank: launched.localRank ?? 0,
+      // Without the launcher's word, one process per host: the layout of the batch scripts' default.
+      localSize: launched.localSize ?? 1,
       nodeIndex: allLocal ? 0 : launched.rank,
       hosts: allLocal ? [host] : [],
       rankHosts: Array.from({ length: size }, (_, r) => (allLocal ? host : r === 0 ? coordinator : '?')),

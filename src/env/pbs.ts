@@ -3,13 +3,15 @@
 import { EnvironmentError } from '../errors.js';
 import { readAlpsRank } from './alps.js';
 import { readMpiRank } from './mpi.js';
-import { requireVar, uniqueInOrder } from './read-vars.js';
+import { localPlaceOf, placeRanks } from './placement.js';
+import { readInt, requireVar, uniqueInOrder } from './read-vars.js';
 import type { Env, EnvIo, EnvProvider, JobEnv } from './types.js';
 
 /**
  * Reads PBS_JOBID and PBS_NODEFILE (one line per slot, so a node appears once per core or GPU
  * it gives), then the launcher's rank: ALPS_APP_PE under aprun (size from HPCTRAIN_NPROCS or the
- * node count), OMPI_COMM_WORLD_* under Open MPI, PMI_RANK/PMI_SIZE under MPICH or Cray PMI.
+ * node count), OMPI_COMM_WORLD_* under Open MPI, PMI_RANK/PMI_SIZE under MPICH or Cray PMI; and
+ * HPCTRAIN_TASKS_PER_NODE, the ranks pbs/train.pbs starts on each node.
  */
 export const pbsProvider: EnvProvider = {
   name: 'pbs',
@@ -23,22 +25,25 @@ export const pbsProvider: EnvProvider = {
     if (!launched) {
       throw new EnvironmentError(
         `PBS job ${jobId} found, but no launcher rank (ALPS_APP_PE, OMPI_COMM_WORLD_RANK or PMI_RANK) in the environment.`,
-        'Start one hpctrain per node with aprun -n N -N 1 (Cray), mpirun or mpiexec inside the PBS script; see pbs/train.pbs.',
+        'Start hpctrain on the nodes with aprun -n N -N K (Cray), mpirun or mpiexec inside the PBS script; see pbs/train.pbs.',
       );
     }
-    const size = launched.size ?? hosts.length;
+    const perNode = readInt(env, 'HPCTRAIN_TASKS_PER_NODE', 1);
+    const size = launched.size ?? hosts.length * (perNode ?? 1);
     if (launched.rank >= size) {
       throw new EnvironmentError(`rank ${launched.rank} from ${launched.launcher} is not below the job size ${size}.`);
     }
-    // One process per node is the layout the scripts use; otherwise ranks fill slots in nodefile order.
-    const rankHosts = size === hosts.length ? [...hosts] : Array.from({ length: size }, (_, r) => slots[r % slots.length]!);
+    const rankHosts = placeOnNodes(hosts, slots, size, perNode);
+    // The launcher's word on the local rank counts most: it knows the machine the rank runs on.
+    const placed = localPlaceOf(rankHosts, launched.rank);
     return {
       scheduler: 'pbs',
       launcher: launched.launcher,
       jobId,
       rank: launched.rank,
       size,
-      localRank: launched.localRank ?? rankHosts.slice(0, launched.rank).filter((h) => h === rankHosts[launched.rank]).length,
+      localRank: launched.localRank ?? placed.localRank,
+      localSize: launched.localSize ?? placed.localSize,
       nodeIndex: hosts.indexOf(rankHosts[launched.rank]!),
       hosts,
       rankHosts,
@@ -46,6 +51,26 @@ export const pbsProvider: EnvProvider = {
     };
   },
 };
+
+/**
+ * Where each rank runs. pbs/train.pbs starts HPCTRAIN_TASKS_PER_NODE ranks on each node in node
+ * order (aprun -N, mpirun over N slots per node, mpiexec -ppn), so rank r is on node floor(r / N);
+ * without it, one process per node is the scripts' layout, and otherwise ranks fill the slots in
+ * nodefile order, as mpirun does with PBS_NODEFILE as its hostfile.
+ */
+function placeOnNodes(hosts: readonly string[], slots: readonly string[], size: number, perNode: number | undefined): string[] {
+  if (perNode !== undefined) {
+    if (size > perNode * hosts.length) {
+      throw new EnvironmentError(
+        `the launcher started ${size} ranks, more than HPCTRAIN_TASKS_PER_NODE=${perNode} on each of the ${hosts.length} node(s) of PBS_NODEFILE.`,
+        'start the ranks with pbs/train.pbs, which sets both, or unset HPCTRAIN_TASKS_PER_NODE when launching by hand.',
+      );
+    }
+    return placeRanks(hosts, hosts.map(() => perNode), size, false);
+  }
+  if (size === hosts.length) return [...hosts];
+  return Array.from({ length: size }, (_, r) => slots[r % slots.length]!);
+}
 
 function readNodefile(path: string, io: EnvIo): string[] {
   let text: string;

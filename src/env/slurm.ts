@@ -1,7 +1,8 @@
-// Slurm: one task per node started by srun (or by mpirun inside an allocation).
+// Slurm: the tasks srun starts, one or more per node (or the ranks of mpirun inside an allocation).
 import { EnvironmentError } from '../errors.js';
 import { expandHostlist, expandTasksPerNode, HostlistError } from './hostlist.js';
 import { readMpiRank } from './mpi.js';
+import { localPlaceOf, placeRanks } from './placement.js';
 import { checkRank, readInt, requireInt, requireVar } from './read-vars.js';
 import type { Env, EnvIo, EnvProvider, JobEnv } from './types.js';
 
@@ -11,7 +12,7 @@ const NOT_IN_STEP = 'Not running inside a Slurm step? Start hpctrain with srun i
  * Reads SLURM_JOB_ID, SLURM_PROCID, SLURM_STEP_NUM_TASKS (or SLURM_NTASKS),
  * SLURM_STEP_NODELIST (or SLURM_JOB_NODELIST), SLURM_STEP_TASKS_PER_NODE (or
  * SLURM_TASKS_PER_NODE), SLURM_LOCALID, SLURM_NODEID and SLURM_DISTRIBUTION. Under mpirun the
- * rank, size and local rank come from the MPI launcher instead (see readMpiRank).
+ * rank, size, local rank and local size come from the MPI launcher instead (see readMpiRank).
  */
 export const slurmProvider: EnvProvider = {
   name: 'slurm',
@@ -23,16 +24,14 @@ export const slurmProvider: EnvProvider = {
     const mpi = readMpiRank(env);
     let rank: number;
     let size: number;
-    let localRank: number;
     if (mpi) {
-      ({ rank, localRank: localRank = 0 } = mpi);
+      ({ rank } = mpi);
       size = mpi.size!;
     } else {
       rank = requireInt(env, 'SLURM_PROCID', NOT_IN_STEP);
       const sizeVar = env.SLURM_STEP_NUM_TASKS !== undefined ? 'SLURM_STEP_NUM_TASKS' : 'SLURM_NTASKS';
       size = requireInt(env, sizeVar, NOT_IN_STEP, 1);
       checkRank(rank, size, 'SLURM_PROCID', sizeVar);
-      localRank = readInt(env, 'SLURM_LOCALID') ?? 0;
     }
     const tasksVar = env.SLURM_STEP_TASKS_PER_NODE !== undefined ? 'SLURM_STEP_TASKS_PER_NODE' : 'SLURM_TASKS_PER_NODE';
     const tasksPerNode = env[tasksVar] ? parseTasksVar(tasksVar, env[tasksVar]!) : hosts.map(() => Math.ceil(size / hosts.length));
@@ -45,6 +44,10 @@ export const slurmProvider: EnvProvider = {
     if (nodeIndex >= hosts.length) {
       throw new EnvironmentError(`SLURM_NODEID=${nodeIndex} is past the ${hosts.length} nodes of ${nodelistVar}.`);
     }
+    // srun says both (SLURM_LOCALID, the step's tasks on this node); under mpirun the MPI launcher does.
+    const placed = localPlaceOf(rankHosts, rank);
+    const localRank = (mpi ? mpi.localRank : readInt(env, 'SLURM_LOCALID')) ?? placed.localRank;
+    const localSize = (mpi ? mpi.localSize : env[tasksVar] ? tasksPerNode[nodeIndex] : undefined) ?? placed.localSize;
     return {
       scheduler: 'slurm',
       launcher: mpi ? mpi.launcher : 'srun',
@@ -52,6 +55,7 @@ export const slurmProvider: EnvProvider = {
       rank,
       size,
       localRank,
+      localSize,
       nodeIndex,
       hosts,
       rankHosts,
@@ -59,29 +63,6 @@ export const slurmProvider: EnvProvider = {
     };
   },
 };
-
-/** Where srun puts each rank: block (the default) fills a node before the next; cyclic deals round-robin. */
-export function placeRanks(hosts: readonly string[], tasksPerNode: readonly number[], size: number, cyclic: boolean): string[] {
-  const placed: string[] = [];
-  if (cyclic) {
-    const left = [...tasksPerNode];
-    while (placed.length < size && left.some((n) => n > 0)) {
-      hosts.forEach((host, i) => {
-        if (left[i]! > 0 && placed.length < size) {
-          placed.push(host);
-          left[i]!--;
-        }
-      });
-    }
-  } else {
-    hosts.forEach((host, i) => {
-      for (let t = 0; t < tasksPerNode[i]! && placed.length < size; t++) placed.push(host);
-    });
-  }
-  // More ranks than slots (overcommit): wrap around so every rank still names a node.
-  for (let r = placed.length; r < size; r++) placed.push(hosts[r % hosts.length]!);
-  return placed;
-}
 
 function parseHostlistVar(env: Env, name: string, value: string): string[] {
   try {

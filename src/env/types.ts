@@ -13,6 +13,8 @@ export interface JobEnv {
   size: number;
   /** Rank among the processes on this node (picks the GPU). */
   localRank: number;
+  /** How many of the job's processes run on this node: local ranks are 0..localSize-1. */
+  localSize: number;
   /** Index of this node in `hosts`. */
   nodeIndex: number;
   /** The job's nodes, in scheduler order, each once. */

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { bindGpu, gpuIndicesFromDevices, parseNvidiaSmi } from '../../src/backend/gpus.js';
 import { explainBindingError, selectBackend } from '../../src/backend/select.js';
 import { tf } from '../../src/backend/tf.js';
 import { OptionsError } from '../../src/errors.js';
@@ -60,25 +59,6 @@ describe('backend selection', function () {
     assert.match(binding.fix!, /npm rebuild @tensorflow\/tfjs-node/);
     const missing = explainBindingError('@tensorflow/tfjs-node', Object.assign(new Error("Cannot find package '@tensorflow/tfjs-node'"), { code: 'ERR_MODULE_NOT_FOUND' }));
     assert.equal(missing.message, '@tensorflow/tfjs-node is not installed');
-  });
-});
-
-describe('GPUs', () => {
-  it('reads nvidia-smi and /dev listings', () => {
-    assert.deepEqual(parseNvidiaSmi('0, Tesla K20X, 5759\n1, NVIDIA A100-SXM4-40GB, 40960\n'), [
-      { index: 0, name: 'Tesla K20X', memoryMiB: 5759 },
-      { index: 1, name: 'NVIDIA A100-SXM4-40GB', memoryMiB: 40960 },
-    ]);
-    assert.deepEqual(parseNvidiaSmi('No devices were found\n'), []);
-    assert.deepEqual(gpuIndicesFromDevices(['null', 'nvidia1', 'nvidiactl', 'nvidia0', 'nvidia-uvm']), [0, 1]);
-  });
-
-  it('binds local rank r to GPU r unless the scheduler chose', () => {
-    assert.equal(bindGpu(undefined, 3, 4).cudaVisibleDevices, '3');
-    assert.equal(bindGpu(undefined, 5, 4).cudaVisibleDevices, '1');
-    assert.equal(bindGpu('2', 0, 4).cudaVisibleDevices, undefined);
-    assert.match(bindGpu('2', 0, 4).describe, /CUDA_VISIBLE_DEVICES=2 was set by the scheduler/);
-    assert.equal(bindGpu(undefined, 0, 0).cudaVisibleDevices, undefined);
   });
 });
 

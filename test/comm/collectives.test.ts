@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import * as zmq from 'zeromq';
 import { Collectives } from '../../src/comm/collectives.js';
 import { deriveCommKey, encodeHeader, tagOf, type MessageHeader } from '../../src/comm/frames.js';
+import type { Link } from '../../src/comm/group.js';
 import { type Peer, Transport } from '../../src/comm/transport.js';
 import { CommError } from '../../src/errors.js';
 import { getFreePortBlock } from '../helpers/ports.js';
@@ -52,6 +53,50 @@ describe('ring allreduce and broadcast', function () {
       }
     });
   }
+
+  it('runs the allreduce and the broadcasts along a given ring (a node\'s ranks side by side): messages go only to the next in the ring', async () => {
+    const transports = await openRing(4);
+    try {
+      // srun's cyclic distribution on 2 nodes: ranks 0 and 2 on one, 1 and 3 on the other.
+      const ring = [0, 2, 1, 3];
+      const sent: string[] = [];
+      const watched = transports.map((t): Link => ({
+        rank: t.rank, size: t.size, receive: (from, address, options) => t.receive(from, address, options),
+        send: (to, address, payload) => {
+          sent.push(`${t.rank}->${to}`);
+          return t.send(to, address, payload);
+        },
+      }));
+      const collectives = watched.map((link) => new Collectives(link, { pieceBytes: 16, ring }));
+      const inputs = transports.map((_, rank) => randomFloats(seededRandom(70 + rank), 1001));
+      const buffers = inputs.map((values) => Float32Array.from(values));
+      await Promise.all(collectives.map((c, rank) => c.allreduceMean(buffers[rank]!)));
+      for (let i = 0; i < 1001; i++) {
+        const mean = inputs.reduce((sum, values) => sum + values[i]!, 0) / 4;
+        assert.ok(Math.abs(buffers[0]![i]! - mean) <= 1e-6, `value ${i}: ${buffers[0]![i]} against ${mean}`);
+      }
+      assert.equal(new Set(buffers.map(digest)).size, 1, 'replicas differ');
+      for (const root of [0, 3]) {
+        const weights = transports.map((_, rank) => (rank === root ? randomFloats(seededRandom(root), 99) : new Float32Array(99)));
+        await Promise.all(collectives.map((c, rank) => c.broadcast(weights[rank]!, root)));
+        assert.equal(new Set(weights.map(digest)).size, 1, `broadcast from ${root}`);
+        assert.ok(weights[1]!.some((v) => v !== 0));
+      }
+      assert.deepEqual([...new Set(sent)].sort(), ['0->2', '1->3', '2->1', '3->0']);
+      // The ranks keep their numbers: only the neighbours changed.
+      assert.deepEqual(collectives.map((c) => c.rank), [0, 1, 2, 3]);
+    } finally {
+      await closeAll(transports);
+    }
+  });
+
+  it('refuses a ring that is not an order of the ranks', () => {
+    const link: Link = { rank: 0, size: 3, send: async () => {}, receive: async () => Buffer.alloc(0) };
+    for (const ring of [[0, 1], [0, 1, 1], [0, 1, 3], [0, 1, 2, 2]]) {
+      assert.throws(() => new Collectives(link, { ring }), /is not an order of the 3 ranks 0\.\.2/);
+    }
+    assert.doesNotThrow(() => new Collectives(link, { ring: [2, 0, 1] }));
+  });
 
   it('adds counts exactly (float64, in rank order), and waits past --comm-timeout for a rank that is still at work', async () => {
     const transports = await openRing(3, { timeoutMs: 300 });

@@ -71,6 +71,7 @@ describe('env/providers', () => {
         rank: 3,
         size: 5,
         localRank: 1,
+        localSize: 2,
         nodeIndex: 1,
         hosts: stepHosts,
         rankHosts: ['nid00001', 'nid00001', 'nid00002', 'nid00002', 'nid00003'],
@@ -87,6 +88,7 @@ describe('env/providers', () => {
         rank: 3,
         size: 5,
         localRank: 1,
+        localSize: 2,
         nodeIndex: 0,
         hosts: stepHosts,
         rankHosts: ['nid00001', 'nid00002', 'nid00003', 'nid00001', 'nid00002'],
@@ -124,6 +126,7 @@ describe('env/providers', () => {
         rank: 1,
         size: 4,
         localRank: 1,
+        localSize: 2,
         nodeIndex: 0,
         hosts: ['node1', 'node2'],
         rankHosts: ['node1', 'node1', 'node2', 'node2'],
@@ -140,6 +143,7 @@ describe('env/providers', () => {
         rank: 2,
         size: 3,
         localRank: 0,
+        localSize: 1,
         nodeIndex: 1,
         hosts: ['node1', 'node2'],
         rankHosts: ['node1', 'node1', 'node2'],
@@ -168,6 +172,7 @@ describe('env/providers', () => {
         rank: 3,
         size: 4,
         localRank: 1,
+        localSize: 2,
         nodeIndex: 1,
         hosts: ['node1', 'node2'],
         rankHosts: ['node1', 'node1', 'node2', 'node2'],
@@ -187,6 +192,32 @@ describe('env/providers', () => {
       };
       const job = slurmProvider.read(env, untouchableIo);
       assert.deepStrictEqual([job.launcher, job.rank, job.size, job.localRank, job.nodeIndex], ['pmi', 1, 4, 1, 0]);
+    });
+
+    it('reads two ranks per node under cyclic placement: local rank from SLURM_LOCALID, local size from the step\'s tasks per node', () => {
+      // What srun --ntasks-per-node=2 --distribution=cyclic sets on 2 nodes, seen from each rank.
+      const env = (rank: number, node: number, local: number): Env => ({
+        SLURM_JOB_ID: '61', SLURM_STEP_NODELIST: 'node[1-2]', SLURM_STEP_NUM_TASKS: '4', SLURM_STEP_TASKS_PER_NODE: '2(x2)',
+        SLURM_DISTRIBUTION: 'cyclic', SLURM_PROCID: String(rank), SLURM_NODEID: String(node), SLURM_LOCALID: String(local),
+      });
+      const seen = [env(0, 0, 0), env(1, 1, 0), env(2, 0, 1), env(3, 1, 1)].map((e) => slurmProvider.read(e, untouchableIo));
+      assert.deepStrictEqual(seen.map((job) => [job.rank, job.nodeIndex, job.localRank, job.localSize]), [[0, 0, 0, 2], [1, 1, 0, 2], [2, 0, 1, 2], [3, 1, 1, 2]]);
+      assert.deepStrictEqual(seen[3]!.rankHosts, ['node1', 'node2', 'node1', 'node2']);
+    });
+
+    it('takes the local size from the step\'s tasks on this node when the nodes differ (2(x2),1)', () => {
+      const localSize = (rank: number, node: number): number =>
+        slurmProvider.read({ ...stepEnv, SLURM_PROCID: String(rank), SLURM_NODEID: String(node), SLURM_LOCALID: '0' }, untouchableIo).localSize;
+      assert.deepStrictEqual([localSize(0, 0), localSize(2, 1), localSize(4, 2)], [2, 2, 1]);
+    });
+
+    it('takes the local size from Open MPI (OMPI_COMM_WORLD_LOCAL_SIZE) under mpirun inside the allocation', () => {
+      const env: Env = {
+        SLURM_JOB_ID: '500', SLURM_JOB_NODELIST: 'node[1-2]', SLURM_TASKS_PER_NODE: '1(x2)', SLURM_NODEID: '1',
+        OMPI_COMM_WORLD_RANK: '5', OMPI_COMM_WORLD_SIZE: '8', OMPI_COMM_WORLD_LOCAL_RANK: '1', OMPI_COMM_WORLD_LOCAL_SIZE: '4',
+      };
+      const job = slurmProvider.read(env, untouchableIo);
+      assert.deepStrictEqual([job.rank, job.localRank, job.localSize], [5, 1, 4]);
     });
 
     it('says "Not running inside a Slurm step?" when SLURM_PROCID is missing (a batch script without srun)', () => {
@@ -252,6 +283,7 @@ describe('env/providers', () => {
         rank: 2,
         size: 3,
         localRank: 0,
+        localSize: 1,
         nodeIndex: 2,
         hosts,
         rankHosts: hosts,
@@ -267,6 +299,7 @@ describe('env/providers', () => {
         rank: 5,
         size: 12,
         localRank: 1,
+        localSize: 4,
         nodeIndex: 1,
         hosts,
         rankHosts: slots,
@@ -283,11 +316,56 @@ describe('env/providers', () => {
         rank: 6,
         size: 12,
         localRank: 2,
+        localSize: 4,
         nodeIndex: 1,
         hosts,
         rankHosts: slots,
         coordinator: 'cn01',
       } satisfies JobEnv);
+    });
+
+    it('places HPCTRAIN_TASKS_PER_NODE ranks on each node under aprun: local rank = ALPS_APP_PE mod N', () => {
+      // pbs/train.pbs with HPCTRAIN_TASKS_PER_NODE=2 on 3 nodes: aprun -n 6 -N 2, HPCTRAIN_NPROCS=6.
+      const env: Env = { ...base, ALPS_APP_PE: '3', HPCTRAIN_NPROCS: '6', HPCTRAIN_TASKS_PER_NODE: '2' };
+      assert.deepStrictEqual(pbsProvider.read(env, io), {
+        scheduler: 'pbs',
+        launcher: 'aprun',
+        jobId: '123.pbs01',
+        rank: 3,
+        size: 6,
+        localRank: 1,
+        localSize: 2,
+        nodeIndex: 1,
+        hosts,
+        rankHosts: ['cn01', 'cn01', 'cn02', 'cn02', 'cn03', 'cn03'],
+        coordinator: 'cn01',
+      } satisfies JobEnv);
+      const { HPCTRAIN_NPROCS: _p, ...withoutSize } = env;
+      assert.equal(pbsProvider.read(withoutSize, io).size, 6, 'the size is nodes x HPCTRAIN_TASKS_PER_NODE when aprun does not say');
+      const locals = [0, 1, 2, 3, 4, 5].map((pe) => pbsProvider.read({ ...env, ALPS_APP_PE: String(pe) }, io).localRank);
+      assert.deepStrictEqual(locals, [0, 1, 0, 1, 0, 1]);
+    });
+
+    it('keeps Open MPI\'s own local rank and size with HPCTRAIN_TASKS_PER_NODE (mpirun, 2 slots per node)', () => {
+      const env: Env = {
+        ...base, HPCTRAIN_TASKS_PER_NODE: '2', OMPI_COMM_WORLD_RANK: '5', OMPI_COMM_WORLD_SIZE: '6', OMPI_COMM_WORLD_LOCAL_RANK: '1', OMPI_COMM_WORLD_LOCAL_SIZE: '2',
+      };
+      const job = pbsProvider.read(env, io);
+      assert.deepStrictEqual([job.localRank, job.localSize, job.nodeIndex, job.rankHosts[5]], [1, 2, 2, 'cn03']);
+    });
+
+    it('takes the PMI local size from MPI_LOCALNRANKS or PMI_LOCAL_SIZE', () => {
+      const localSize = (extra: Env): number => pbsProvider.read({ ...base, PMI_RANK: '4', PMI_SIZE: '6', ...extra }, io).localSize;
+      assert.equal(localSize({}), 2); // ranks 0-3 fill the slots of cn01, 4 and 5 those of cn02
+      assert.equal(localSize({ MPI_LOCALNRANKS: '3' }), 3);
+      assert.equal(localSize({ PMI_LOCAL_SIZE: '4' }), 4);
+    });
+
+    it('refuses more ranks than HPCTRAIN_TASKS_PER_NODE on every node, and a malformed value', () => {
+      const error = envError(() => pbsProvider.read({ ...base, HPCTRAIN_TASKS_PER_NODE: '2', OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '7' }, io),
+        'started 7 ranks', 'HPCTRAIN_TASKS_PER_NODE=2', '3 node(s)');
+      assert.match(error.hint ?? '', /pbs\/train\.pbs/);
+      envError(() => pbsProvider.read({ ...base, HPCTRAIN_TASKS_PER_NODE: '0', ALPS_APP_PE: '0' }, io), 'HPCTRAIN_TASKS_PER_NODE="0" is not an integer >= 1');
     });
 
     it('counts the local rank from the placement when the launcher does not give it', () => {
@@ -303,6 +381,7 @@ describe('env/providers', () => {
         rank: 1,
         size: 3,
         localRank: 0,
+        localSize: 1,
         nodeIndex: 1,
         hosts,
         rankHosts: hosts,
@@ -368,6 +447,7 @@ describe('env/providers', () => {
         rank: 1,
         size: 4,
         localRank: 1,
+        localSize: 4,
         nodeIndex: 0,
         hosts: ['ws1'],
         rankHosts: times(4, 'ws1'),
@@ -401,7 +481,7 @@ describe('env/providers', () => {
       const job = mpiProvider.read(env, fakeIo({}, 'node2'));
       // Only rank 0's host is known; the rest of rankHosts and hosts are placeholders.
       const { nodeIndex: _n, hosts: _h, rankHosts, ...known } = job;
-      assert.deepStrictEqual(known, { scheduler: 'mpi', launcher: 'mpirun', jobId: 'mpi', rank: 2, size: 4, localRank: 0, coordinator: 'node1' });
+      assert.deepStrictEqual(known, { scheduler: 'mpi', launcher: 'mpirun', jobId: 'mpi', rank: 2, size: 4, localRank: 0, localSize: 2, coordinator: 'node1' });
       assert.equal(rankHosts.length, 4);
       assert.equal(rankHosts[0], 'node1');
     });
@@ -415,6 +495,7 @@ describe('env/providers', () => {
         rank: 1,
         size: 2,
         localRank: 1,
+        localSize: 2,
         nodeIndex: 0,
         hosts: ['ws2'],
         rankHosts: ['ws2', 'ws2'],
@@ -449,6 +530,7 @@ describe('env/providers', () => {
         rank: 1,
         size: 3,
         localRank: 1,
+        localSize: 3,
         nodeIndex: 0,
         hosts: ['ws1'],
         rankHosts: ['ws1', 'ws1', 'ws1'],
@@ -470,6 +552,7 @@ describe('env/providers', () => {
         rank: 0,
         size: 1,
         localRank: 0,
+        localSize: 1,
         nodeIndex: 0,
         hosts: ['ws1'],
         rankHosts: ['ws1'],

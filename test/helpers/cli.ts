@@ -32,8 +32,18 @@ export function parseRankLines(stdout: string): RankLine[] {
   });
 }
 
+/** What rank 0 of `hpctrain rendezvous` prints as JSON. */
+export interface SpecDocument {
+  size: number;
+  table: { rank: number; host: string; address: string; localRank: number }[];
+  cluster: { ps: string[]; worker: string[] };
+  tfConfig: unknown[];
+  ring: number[];
+  jobId: string;
+}
+
 /** Rank 0's JSON document: the one line that parses as an object with a "cluster" key. */
-export function parseSpecDocument(stdout: string): { size: number; table: { rank: number; host: string }[]; cluster: { ps: string[]; worker: string[] }; tfConfig: unknown[]; jobId: string } {
+export function parseSpecDocument(stdout: string): SpecDocument {
   for (const line of stdout.split('\n')) {
     const at = line.indexOf('{"jobId"');
     if (at >= 0) return JSON.parse(line.slice(at));
