@@ -20,67 +20,37 @@
 // intermediate they make.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { runBackendKernel, type TensorMemory, tensorMemory } from './tensor-memory.js';
+import { KernelScope } from './kernel-scope.js';
+import { registerWasmMatMulKernel } from './wasm-matmul.js';
+import { registerWasmSliceKernels } from './wasm-slice.js';
 
 type Conv2DInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
 
 type Padding = [[number, number], [number, number], [number, number], [number, number]];
 
-/** Runs wasm kernels by name and remembers their outputs, to free all but the result at the end. */
-class KernelScope {
-  private readonly made: TensorInfo[] = [];
-  private readonly memory: TensorMemory;
-  constructor(private readonly backend: tf.KernelBackend) {
-    this.memory = tensorMemory(backend, 'wasm');
-  }
-
-  run(name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
-    const output = runBackendKernel(this.backend, 'wasm', name, inputs, attrs);
-    this.made.push(output);
-    return output;
-  }
-
-  /** A new float32 tensor on the wasm heap, freed by finish() unless it is the result. */
-  allocate(shape: number[]): TensorInfo {
-    const output = this.memory.allocate(shape);
-    this.made.push(output);
-    return output;
-  }
-
-  view(info: TensorInfo): Float32Array {
-    return this.memory.view(info);
-  }
-
-  /**
-   * W[kh, kw, ci, co] -> W[KH-1-kh, KW-1-kw, co, ci] in one pass over the wasm heap. tfjs's wasm
-   * Reverse kernel takes 46 ms for a 3x3x448x384 filter (the copy below takes a few), and every
-   * input gradient needs one.
-   */
-  flipFilter(filter: TensorInfo): TensorInfo {
-    const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
-    const output = this.allocate([kh, kw, co, ci]);
-    // Views are taken after the allocation: a growing heap detaches earlier ones.
-    const source = this.view(filter);
-    const target = this.view(output);
-    const block = ci * co;
-    for (let h = 0; h < kh; h++) {
-      for (let w = 0; w < kw; w++) {
-        const from = (h * kw + w) * block;
-        const to = ((kh - 1 - h) * kw + (kw - 1 - w)) * block;
-        for (let i = 0; i < ci; i++) {
-          const row = from + i * co;
-          for (let o = 0; o < co; o++) target[to + o * ci + i] = source[row + o]!;
-        }
+/**
+ * W[kh, kw, ci, co] -> W[KH-1-kh, KW-1-kw, co, ci] in one pass over the wasm heap. tfjs's wasm
+ * Reverse kernel takes 46 ms for a 3x3x448x384 filter (the copy below takes a few), and every
+ * input gradient needs one.
+ */
+function flipFilter(scope: KernelScope, filter: TensorInfo): TensorInfo {
+  const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
+  const output = scope.allocate([kh, kw, co, ci]);
+  // Views are taken after the allocation: a growing heap detaches earlier ones.
+  const source = scope.view(filter);
+  const target = scope.view(output);
+  const block = ci * co;
+  for (let h = 0; h < kh; h++) {
+    for (let w = 0; w < kw; w++) {
+      const from = (h * kw + w) * block;
+      const to = ((kh - 1 - h) * kw + (kw - 1 - w)) * block;
+      for (let i = 0; i < ci; i++) {
+        const row = from + i * co;
+        for (let o = 0; o < co; o++) target[to + o * ci + i] = source[row + o]!;
       }
     }
-    return output;
   }
-
-  /** Frees every intermediate except `result`, which becomes the kernel's output. */
-  finish(result: TensorInfo): TensorInfo {
-    for (const info of this.made) if (info !== result) this.backend.disposeData(info.dataId);
-    return result;
-  }
+  return output;
 }
 
 function conv2d(scope: KernelScope, x: TensorInfo, filter: TensorInfo, dilation: number, pad: Padding): TensorInfo {
@@ -202,7 +172,7 @@ function flippedGradient(scope: KernelScope, dy: TensorInfo, filter: TensorInfo,
     ? scope.run('Slice', { x: dy }, { begin: [0, cutTop, cutLeft, 0], size: [n, keepRows, keepCols, c] })
     : dy;
   const pad: Padding = [[0, 0], [Math.max(rows.before, 0), Math.max(rows.after, 0)], [Math.max(cols.before, 0), Math.max(cols.after, 0)], [0, 0]];
-  return conv2d(scope, source, scope.flipFilter(filter), 1, pad);
+  return conv2d(scope, source, flipFilter(scope, filter), 1, pad);
 }
 
 /** Along one axis: dy rows (or columns) to add before and after (negative: to drop). */
@@ -231,10 +201,15 @@ export const WASM_GRAD_KERNELS: readonly KernelConfig[] = [
   { kernelName: tf.Conv2DBackpropInput, backendName: 'wasm', kernelFunc: conv2DBackpropInput as KernelConfig['kernelFunc'] },
 ];
 
-/** Registers (or replaces) the kernels above on the wasm backend. Idempotent. */
+/**
+ * Registers (or replaces) the kernels above on the wasm backend, and the other kernels of
+ * src/backend that a training step on wasm needs (Slice, SplitV, BatchMatMul). Idempotent.
+ */
 export function registerWasmGradKernels(): void {
   for (const config of WASM_GRAD_KERNELS) {
     if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');
     tf.registerKernel(config);
   }
+  registerWasmSliceKernels();
+  registerWasmMatMulKernel();
 }

@@ -1,0 +1,37 @@
+// Kernels written as compositions of other wasm kernels and loops over the heap: KernelScope runs
+// the wasm kernels they call by name and frees every intermediate but the result.
+import type * as tf from '@tensorflow/tfjs-core';
+import type { NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { runBackendKernel, type TensorMemory, tensorMemory } from './tensor-memory.js';
+
+/** Runs wasm kernels by name and remembers their outputs, to free all but the result at the end. */
+export class KernelScope {
+  private readonly made: TensorInfo[] = [];
+  private readonly memory: TensorMemory;
+  constructor(private readonly backend: tf.KernelBackend) {
+    this.memory = tensorMemory(backend, 'wasm');
+  }
+
+  run(name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
+    const output = runBackendKernel(this.backend, 'wasm', name, inputs, attrs);
+    this.made.push(output);
+    return output;
+  }
+
+  /** A new float32 tensor on the wasm heap, freed by finish() unless it is the result. */
+  allocate(shape: number[]): TensorInfo {
+    const output = this.memory.allocate(shape);
+    this.made.push(output);
+    return output;
+  }
+
+  view(info: TensorInfo): Float32Array {
+    return this.memory.view(info);
+  }
+
+  /** Frees every intermediate except `result`, which becomes the kernel's output. */
+  finish(result: TensorInfo): TensorInfo {
+    for (const info of this.made) if (info !== result) this.backend.disposeData(info.dataId);
+    return result;
+  }
+}
