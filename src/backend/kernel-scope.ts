@@ -29,6 +29,27 @@ export class KernelScope {
     return this.memory.view(info);
   }
 
+  /** How many intermediates there are so far, for releaseSince. */
+  mark(): number {
+    return this.made.length;
+  }
+
+  /** Frees the intermediates made since `mark` but `keep`: a loop's, each round, lest they pile up. */
+  releaseSince(mark: number, keep?: TensorInfo): void {
+    for (const info of this.made.splice(mark)) {
+      if (info === keep) this.made.push(info);
+      else this.backend.disposeData(info.dataId);
+    }
+  }
+
+  /** Frees one intermediate before the end. */
+  free(info: TensorInfo): void {
+    const at = this.made.indexOf(info);
+    if (at < 0) return;
+    this.made.splice(at, 1);
+    this.backend.disposeData(info.dataId);
+  }
+
   /** Frees every intermediate except `result`, which becomes the kernel's output. */
   finish(result: TensorInfo): TensorInfo {
     for (const info of this.made) if (info !== result) this.backend.disposeData(info.dataId);

@@ -8,7 +8,9 @@
 //                    1x1, stride 1: dW = x^T dy as a 1x1 conv2d of x^T [Ci, 1, 1, N*H*W] with dy
 //                    [1, 1, N*H*W, Co] as the filter, a plain GEMM (2-3 times faster: the
 //                    general form sums N = batch-size channels per filter tap)
-//   input gradient:  stride 1: dx = conv2d(dy, W flipped in space with in/out channels swapped,
+//   input gradient:  small maps, any stride: one GEMM with the filter as it is stored and a
+//                    scatter (conv-columns.ts)
+//                    stride 1: dx = conv2d(dy, W flipped in space with in/out channels swapped,
 //                    padding K-1-pad)
 //                    stride > 1: columns = dy [N*OH*OW, Co] x W^T [Co, KH*KW*Ci] as a 1x1
 //                    conv2d, each column added back into dx at its window (col2im); 2-4 times
@@ -16,15 +18,19 @@
 //                    one convolution per stride phase (8x35x35x288 <- 3x3/2 x 384: 141 against
 //                    533 and 257 ms)
 //
+// Both, and wasm's forward Conv2D, leave out the filter taps that only ever meet padding
+// (conv-taps.ts).
+//
 // Kernels call other wasm kernels' functions directly (as tfjs's own kernels do), and free every
 // intermediate they make.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { prefersTransposedColumns, transposedColumnInputGradient, type Conv2DInfo } from './conv-columns.js';
+import { registerConv2DWithoutUnusedTaps, tapTrim, trimmedInfo, untrimFilterGradient } from './conv-taps.js';
 import { KernelScope } from './kernel-scope.js';
 import { registerWasmMatMulKernel } from './wasm-matmul.js';
 import { registerWasmSliceKernels } from './wasm-slice.js';
 
-type Conv2DInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
 
 type Padding = [[number, number], [number, number], [number, number], [number, number]];
 
@@ -71,11 +77,18 @@ function convInfo(xShape: number[], filterShape: number[], attrs: NamedAttrMap):
 /** dW[kh,kw,ci,co] = sum over n,oh,ow of x[n, oh*s+kh-top, ow*s+kw-left, ci] * dy[n,oh,ow,co]. */
 function conv2DBackpropFilter({ inputs, backend, attrs }: { inputs: NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: NamedAttrMap }): TensorInfo {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const info = convInfo(x.shape, (attrs as unknown as tf.Conv2DBackpropFilterAttrs).filterShape, attrs!);
+  const { filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  const info = convInfo(x.shape, filterShape, attrs!);
   const scope = new KernelScope(backend);
+  const trim = tapTrim(info);
+  if (!trim) return scope.finish(filterGradient(scope, x, dy, info));
+  return scope.finish(untrimFilterGradient(scope, filterGradient(scope, x, dy, trimmedInfo(info, trim)), trim, filterShape));
+}
+
+function filterGradient(scope: KernelScope, x: TensorInfo, dy: TensorInfo, info: Conv2DInfo): TensorInfo {
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight, outWidth, inHeight, inWidth } = info;
   if (sh !== sw) throw new Error(`wasm Conv2DBackpropFilter needs equal strides, got ${sh}x${sw}`);
-  if (kh === 1 && kw === 1 && sh === 1) return scope.finish(pointwiseFilterGradient(scope, x, dy));
+  if (kh === 1 && kw === 1 && sh === 1) return pointwiseFilterGradient(scope, x, dy);
   const { top, left } = info.padInfo;
   // Rows past the last one the forward pass read are cut off rather than padded negatively.
   const bottom = kh - inHeight - top + sh * (outHeight - 1);
@@ -89,7 +102,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: { inputs: NamedTensorI
   const dyAsFilter = scope.run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
   const pad: Padding = [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]];
   const grad = conv2d(scope, swapped, dyAsFilter, sh, pad);
-  return scope.finish(scope.run('Transpose', { x: grad }, { perm: [1, 2, 0, 3] }));
+  return scope.run('Transpose', { x: grad }, { perm: [1, 2, 0, 3] });
 }
 
 /** dW = x^T dy for a 1x1 convolution with stride 1, over all N*H*W positions at once. */
@@ -107,10 +120,17 @@ function pointwiseFilterGradient(scope: KernelScope, x: TensorInfo, dy: TensorIn
 
 /** dx: a forward convolution of dy with the flipped filter for stride 1, a GEMM and a scatter for larger strides. */
 function conv2DBackpropInput({ inputs, backend, attrs }: { inputs: NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: NamedAttrMap }): TensorInfo {
-  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { dy } = inputs as { dy: TensorInfo };
+  let { filter } = inputs as { filter: TensorInfo };
   const inputShape = (attrs as unknown as tf.Conv2DBackpropInputAttrs).inputShape;
-  const info = convInfo(inputShape, filter.shape, attrs!);
   const scope = new KernelScope(backend);
+  let info = convInfo(inputShape, filter.shape, attrs!);
+  const trim = tapTrim(info);
+  if (trim) {
+    filter = scope.run('Slice', { x: filter }, { begin: trim.begin, size: trim.size });
+    info = trimmedInfo(info, trim);
+  }
+  if (prefersTransposedColumns(info)) return scope.finish(transposedColumnInputGradient(scope, dy, filter, info));
   if (info.strideHeight === 1 && info.strideWidth === 1) return scope.finish(flippedGradient(scope, dy, filter, info));
   return scope.finish(columnGradient(scope, dy, filter, info));
 }
@@ -203,7 +223,8 @@ export const WASM_GRAD_KERNELS: readonly KernelConfig[] = [
 
 /**
  * Registers (or replaces) the kernels above on the wasm backend, and the other kernels of
- * src/backend that a training step on wasm needs (Slice, SplitV, BatchMatMul). Idempotent.
+ * src/backend that a training step on wasm needs (Slice, SplitV, BatchMatMul, Conv2D without the
+ * taps that only see padding, conv-taps.ts). Idempotent.
  */
 export function registerWasmGradKernels(): void {
   for (const config of WASM_GRAD_KERNELS) {
@@ -212,4 +233,5 @@ export function registerWasmGradKernels(): void {
   }
   registerWasmSliceKernels();
   registerWasmMatMulKernel();
+  registerConv2DWithoutUnusedTaps();
 }
