@@ -3,11 +3,10 @@
 // Conv2DBackpropInput is a direct loop about ten times slower than its conv2d (measured: 1.5-2.3
 // against 14-33 GFLOP/s on Inception's shapes), so a training step needs both.
 //
-//   filter gradient: dW = conv2d(x with batch and channels swapped, dy as the filter,
-//                    dilation = the forward stride)                      -> [Ci, KH, KW, Co]
+//   filter gradient: dW = columns^T dy, one GEMM over the N*OH*OW positions with dy as the
+//                    filter (conv-columns.ts)
 //                    1x1, stride 1: dW = x^T dy as a 1x1 conv2d of x^T [Ci, 1, 1, N*H*W] with dy
-//                    [1, 1, N*H*W, Co] as the filter, a plain GEMM (2-3 times faster: the
-//                    general form sums N = batch-size channels per filter tap)
+//                    [1, 1, N*H*W, Co] as the filter, the same GEMM without columns to make
 //   input gradient:  small maps, any stride: one GEMM with the filter as it is stored and a
 //                    scatter (conv-columns.ts)
 //                    stride 1: dx = conv2d(dy, W flipped in space with in/out channels swapped,
@@ -25,7 +24,7 @@
 // intermediate they make.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { prefersTransposedColumns, transposedColumnInputGradient, type Conv2DInfo } from './conv-columns.js';
+import { columnFilterGradient, prefersTransposedColumns, transposedColumnInputGradient, type Conv2DInfo } from './conv-columns.js';
 import { registerConv2DWithoutUnusedTaps, tapTrim, trimmedInfo, untrimFilterGradient } from './conv-taps.js';
 import { KernelScope } from './kernel-scope.js';
 import { registerWasmMatMulKernel } from './wasm-matmul.js';
@@ -59,9 +58,9 @@ function flipFilter(scope: KernelScope, filter: TensorInfo): TensorInfo {
   return output;
 }
 
-function conv2d(scope: KernelScope, x: TensorInfo, filter: TensorInfo, dilation: number, pad: Padding): TensorInfo {
+function conv2d(scope: KernelScope, x: TensorInfo, filter: TensorInfo, pad: Padding): TensorInfo {
   return scope.run('Conv2D', { x, filter }, {
-    strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [dilation, dilation], dimRoundingMode: undefined,
+    strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined,
   } as unknown as NamedAttrMap);
 }
 
@@ -86,23 +85,8 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: { inputs: NamedTensorI
 }
 
 function filterGradient(scope: KernelScope, x: TensorInfo, dy: TensorInfo, info: Conv2DInfo): TensorInfo {
-  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight, outWidth, inHeight, inWidth } = info;
-  if (sh !== sw) throw new Error(`wasm Conv2DBackpropFilter needs equal strides, got ${sh}x${sw}`);
-  if (kh === 1 && kw === 1 && sh === 1) return pointwiseFilterGradient(scope, x, dy);
-  const { top, left } = info.padInfo;
-  // Rows past the last one the forward pass read are cut off rather than padded negatively.
-  const bottom = kh - inHeight - top + sh * (outHeight - 1);
-  const right = kw - inWidth - left + sw * (outWidth - 1);
-  let input = x;
-  if (bottom < 0 || right < 0) {
-    const [n, , , c] = x.shape;
-    input = scope.run('Slice', { x }, { begin: [0, 0, 0, 0], size: [n, inHeight + Math.min(bottom, 0), inWidth + Math.min(right, 0), c] });
-  }
-  const swapped = scope.run('Transpose', { x: input }, { perm: [3, 1, 2, 0] });
-  const dyAsFilter = scope.run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
-  const pad: Padding = [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]];
-  const grad = conv2d(scope, swapped, dyAsFilter, sh, pad);
-  return scope.run('Transpose', { x: grad }, { perm: [1, 2, 0, 3] });
+  if (info.filterHeight === 1 && info.filterWidth === 1 && info.strideHeight === 1 && info.strideWidth === 1) return pointwiseFilterGradient(scope, x, dy);
+  return columnFilterGradient(scope, x, dy, info);
 }
 
 /** dW = x^T dy for a 1x1 convolution with stride 1, over all N*H*W positions at once. */
@@ -114,7 +98,7 @@ function pointwiseFilterGradient(scope: KernelScope, x: TensorInfo, dy: TensorIn
   const transposed = scope.run('Transpose', { x: rows }, { perm: [1, 0] });
   const input = scope.run('Reshape', { x: transposed }, { shape: [ci, 1, 1, positions] });
   const filter = scope.run('Reshape', { x: dy }, { shape: [1, 1, positions, co] });
-  const grad = conv2d(scope, input, filter, 1, [[0, 0], [0, 0], [0, 0], [0, 0]]);
+  const grad = conv2d(scope, input, filter, [[0, 0], [0, 0], [0, 0], [0, 0]]);
   return scope.run('Reshape', { x: grad }, { shape: [1, 1, ci, co] });
 }
 
@@ -147,7 +131,7 @@ function columnGradient(scope: KernelScope, dy: TensorInfo, filter: TensorInfo, 
   const rows = scope.run('Reshape', { x: dy }, { shape: [positions, 1, 1, co] });
   const transposed = scope.run('Transpose', { x: filter }, { perm: [3, 0, 1, 2] });
   const filterT = scope.run('Reshape', { x: transposed }, { shape: [1, 1, co, windowSize] });
-  const columnsInfo = conv2d(scope, rows, filterT, 1, [[0, 0], [0, 0], [0, 0], [0, 0]]);
+  const columnsInfo = conv2d(scope, rows, filterT, [[0, 0], [0, 0], [0, 0], [0, 0]]);
   const dxInfo = scope.allocate([batchSize, inHeight, inWidth, ci]);
   const columns = scope.view(columnsInfo);
   const dx = scope.view(dxInfo);
@@ -192,7 +176,7 @@ function flippedGradient(scope: KernelScope, dy: TensorInfo, filter: TensorInfo,
     ? scope.run('Slice', { x: dy }, { begin: [0, cutTop, cutLeft, 0], size: [n, keepRows, keepCols, c] })
     : dy;
   const pad: Padding = [[0, 0], [Math.max(rows.before, 0), Math.max(rows.after, 0)], [Math.max(cols.before, 0), Math.max(cols.after, 0)], [0, 0]];
-  return conv2d(scope, source, flipFilter(scope, filter), 1, pad);
+  return conv2d(scope, source, flipFilter(scope, filter), pad);
 }
 
 /** Along one axis: dy rows (or columns) to add before and after (negative: to drop). */
