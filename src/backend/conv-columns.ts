@@ -1,4 +1,5 @@
-// Convolution gradients as one GEMM over image columns (im2col), on XNNPACK as 1x1 convolutions.
+// Convolution gradients as one GEMM over image columns (im2col), on XNNPACK's fully-connected
+// operator (KernelScope.matMul).
 //
 // Filter gradients: dW [KH*KW*Ci, Co] = columns^T [KH*KW*Ci, P] x dy [P, Co], P = N*OH*OW: the
 // inner dimension is long, dy is the "filter" as it is stored and dW comes out in its own layout.
@@ -8,25 +9,17 @@
 // the filter gradients of a step 20% less in all (measured on a shared machine, minimum of 5).
 //
 // Input gradients on small maps, with the filter used as it is stored: columns^T [KH*KW*Ci, P] = W [KH*KW*Ci, Co] x dy^T [Co, P] (P = N*OH*OW),
-// a 1x1 convolution on XNNPACK whose "image" is the filter, then each column's values added into
+// one matrix product whose left side is the filter, then each column's values added into
 // dx at its window (col2im). The other input gradients (wasm-grad-kernels.ts) move the filter
 // first, flipped or transposed, and XNNPACK packs it: three passes over KH*KW*Ci*Co values, where
 // this moves dy (P*Co) and scatters the columns (KH*KW*Ci*P). On Inception's 3x3 and 1x1 maps
 // (75x75 and 139x139 inputs, batch 8: P = 8 and 72) the filter is the larger by far: mixed9's
 // 1x1 convolution from 2048 channels to 448 at 139x139 took 19.4 ms, now 4.0.
 import type * as tf from '@tensorflow/tfjs-core';
-import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { KernelScope } from './kernel-scope.js';
 
 export type Conv2DInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
-
-const NO_PADDING = [[0, 0], [0, 0], [0, 0], [0, 0]];
-
-function pointwise(scope: KernelScope, x: TensorInfo, filter: TensorInfo): TensorInfo {
-  return scope.run('Conv2D', { x, filter }, {
-    strides: [1, 1], pad: NO_PADDING, dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined,
-  } as unknown as NamedAttrMap);
-}
 
 /** rows [p, q] -> [q, p] on the wasm backend. */
 function transpose2d(scope: KernelScope, x: TensorInfo, rows: number, cols: number): TensorInfo {
@@ -49,9 +42,7 @@ export function transposedColumnInputGradient(scope: KernelScope, dy: TensorInfo
   const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
   const positions = batchSize * outHeight * outWidth;
   const window = kh * kw * ci;
-  const dyT = scope.run('Reshape', { x: transpose2d(scope, dy, positions, co) }, { shape: [1, 1, co, positions] });
-  const rows = scope.run('Reshape', { x: filter }, { shape: [window, 1, 1, co] });
-  const columnsInfo = pointwise(scope, rows, dyT);
+  const columnsInfo = scope.matMul(filter, transpose2d(scope, dy, positions, co), window, co, positions);
   const dxInfo = scope.allocate([batchSize, inHeight, inWidth, ci]);
   const columns = scope.view(columnsInfo);
   const dx = scope.view(dxInfo);
@@ -90,16 +81,87 @@ export function transposedColumnInputGradient(scope: KernelScope, dy: TensorInfo
 /** Columns of one chunk: at most 16 Mi floats (64 MiB of heap). */
 const CHUNK_VALUES = 1 << 24;
 
+/** Runs of at least this many values are moved with copyWithin or fill; shorter ones in a loop. */
+const LONG_RUN = 16;
+
+
+/** target[from, to) = 0, in a loop below a few values (fill's call costs more there). */
+function zero(target: Float32Array, from: number, to: number): void {
+  if (to - from >= LONG_RUN) target.fill(0, from, to);
+  else for (let i = from; i < to; i++) target[i] = 0;
+}
+
+/** heap[to, to + length) = heap[from, from + length), in a loop below a few values. */
+function move(heap: Float32Array, to: number, from: number, length: number): void {
+  if (length >= LONG_RUN) heap.copyWithin(to, from, from + length);
+  else for (let i = 0; i < length; i++) heap[to + i] = heap[from + i]!;
+}
+
+/**
+ * columns^T [KH*KW*Ci, P] of the images first..end-1 from x^T [Ci, N, H, W]: row (a, b, c) is
+ * channel c shifted by tap (a, b), zero where the tap is in the padding. Every value is written
+ * (the heap is not zeroed). Stride 1 with the output as wide as the input ('same'): each image's
+ * rows of a channel are one block moved at once, the values that wrapped around a row's end
+ * zeroed after; otherwise row by row.
+ */
+function fillColumns(source: Float32Array, columns: Float32Array, info: Conv2DInfo, first: number, end: number): void {
+  const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
+  const { top, left } = info.padInfo;
+  const positions = (end - first) * outHeight * outWidth;
+  // Both views are of the one heap: moves within it need no subarray per run.
+  const heap = new Float32Array(columns.buffer);
+  const columnsAt = columns.byteOffset / 4;
+  const sourceAt = source.byteOffset / 4;
+  const sameWidth = sw === 1 && sh === 1 && inWidth === outWidth;
+  for (let a = 0; a < kh; a++) {
+    // Output rows whose input row oh*sh + a - top is inside: [oh0, oh1).
+    const oh0 = Math.min(outHeight, Math.max(0, Math.ceil((top - a) / sh)));
+    const oh1 = Math.max(oh0, Math.min(outHeight, Math.floor((inHeight - 1 + top - a) / sh) + 1));
+    for (let b = 0; b < kw; b++) {
+      // Output columns whose input column ow*sw + b - left is inside: [ow0, ow1).
+      const ow0 = Math.min(outWidth, Math.max(0, Math.ceil((left - b) / sw)));
+      const ow1 = Math.max(ow0, Math.min(outWidth, Math.floor((inWidth - 1 + left - b) / sw) + 1));
+      const shift = b - left;
+      for (let c = 0; c < ci; c++) {
+        for (let n = first; n < end; n++) {
+          const to = ((a * kw + b) * ci + c) * positions + (n - first) * outHeight * outWidth;
+          zero(columns, to, to + oh0 * outWidth);
+          zero(columns, to + oh1 * outWidth, to + outHeight * outWidth);
+          if (oh1 === oh0) continue;
+          const rowStart = ((c * batchSize + n) * inHeight + oh0 * sh + a - top) * inWidth;
+          if (sameWidth && ow1 > ow0) {
+            const block = to + oh0 * outWidth;
+            const length = (oh1 - oh0) * outWidth;
+            if (shift >= 0) {
+              move(heap, columnsAt + block, sourceAt + rowStart + shift, length - shift);
+              for (let r = block + outWidth; r <= block + length; r += outWidth) zero(columns, r - shift, r);
+            } else {
+              move(heap, columnsAt + block - shift, sourceAt + rowStart, length + shift);
+              for (let r = block; r < block + length; r += outWidth) zero(columns, r, r - shift);
+            }
+            continue;
+          }
+          for (let oh = oh0, row = to + oh0 * outWidth, from = rowStart; oh < oh1; oh++, row += outWidth, from += sh * inWidth) {
+            zero(columns, row, row + ow0);
+            zero(columns, row + ow1, row + outWidth);
+            const start = from + ow0 * sw + shift;
+            if (sw === 1) move(heap, columnsAt + row + ow0, sourceAt + start, ow1 - ow0);
+            else for (let ow = ow0, f = start; ow < ow1; ow++, f += sw) columns[row + ow] = source[f]!;
+          }
+        }
+      }
+    }
+  }
+}
 
 /**
  * dW [KH, KW, Ci, Co] = columns^T [KH*KW*Ci, P] x dy [P, Co]: the GEMM's inner dimension is the
  * P positions, dy is the filter as it is stored, and the result is dW in its own layout. Each row
- * of columns^T is one channel of x shifted by one tap, copied from x^T [Ci, N, H, W] a row of OW
- * values at a time; a few images at a time, their partial products added.
+ * of columns^T is one channel of x shifted by one tap (fillColumns); a few images at a time, their
+ * partial products added.
  */
 export function columnFilterGradient(scope: KernelScope, x: TensorInfo, dy: TensorInfo, info: Conv2DInfo, chunkValues = CHUNK_VALUES): TensorInfo {
-  const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
-  const { top, left } = info.padInfo;
+  const { batchSize, inChannels: ci, outHeight, outWidth, outChannels: co, filterHeight: kh, filterWidth: kw } = info;
   const perImage = outHeight * outWidth;
   const rows = kh * kw * ci;
   const imagesPerChunk = Math.max(1, Math.min(batchSize, Math.floor(chunkValues / (rows * perImage))));
@@ -109,40 +171,11 @@ export function columnFilterGradient(scope: KernelScope, x: TensorInfo, dy: Tens
     const mark = scope.mark();
     const end = Math.min(batchSize, first + imagesPerChunk);
     const positions = (end - first) * perImage;
-    const columnsInfo = scope.allocate([rows, 1, 1, positions]);
-    const source = scope.view(xT);
-    const columns = scope.view(columnsInfo);
-    const heap = new Float32Array(columns.buffer);
-    const columnsAt = columns.byteOffset / 4;
-    const sourceAt = source.byteOffset / 4;
-    columns.fill(0);
-    for (let a = 0; a < kh; a++) {
-      for (let b = 0; b < kw; b++) {
-        // Output columns ow whose input column ow*sw + b - left is inside: [ow0, ow1).
-        const ow0 = Math.min(outWidth, Math.max(0, Math.ceil((left - b) / sw)));
-        const ow1 = Math.max(ow0, Math.min(outWidth, Math.floor((inWidth - 1 + left - b) / sw) + 1));
-        for (let c = 0; c < ci; c++) {
-          let to = ((a * kw + b) * ci + c) * positions;
-          for (let n = first; n < end; n++) {
-            for (let oh = 0; oh < outHeight; oh++, to += outWidth) {
-              const h = oh * sh + a - top;
-              if (h < 0 || h >= inHeight || ow1 === ow0) continue;
-              const from = ((c * batchSize + n) * inHeight + h) * inWidth + ow0 * sw + b - left;
-              if (sw === 1) {
-                // Both on the one heap: a memmove, without making a subarray per run.
-                heap.copyWithin(columnsAt + to + ow0, sourceAt + from, sourceAt + from + ow1 - ow0);
-              } else {
-                for (let ow = ow0, f = from; ow < ow1; ow++, f += sw) columns[to + ow] = source[f]!;
-              }
-            }
-          }
-        }
-      }
-    }
+    const columnsInfo = scope.allocate([rows, positions]);
+    fillColumns(scope.view(xT), scope.view(columnsInfo), info, first, end);
     const dyRows = scope.run('Reshape', { x: dy }, { shape: [batchSize * perImage, co] });
     const dyChunk = imagesPerChunk >= batchSize ? dyRows : scope.run('Slice', { x: dyRows }, { begin: [first * perImage, 0], size: [positions, co] });
-    const filter = scope.run('Reshape', { x: dyChunk }, { shape: [1, 1, positions, co] });
-    const partial = pointwise(scope, columnsInfo, filter);
+    const partial = scope.matMul(columnsInfo, dyChunk, rows, positions, co);
     const next = sum ? scope.run('Add', { a: sum, b: partial }) : partial;
     scope.releaseSince(mark, next);
     if (sum) scope.free(sum);

@@ -6,7 +6,7 @@
 // forward pass). The convolution with the used taps only and its padding cut to match gives the
 // same output; the filter gradient of the unused taps is exactly zero.
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { Conv2DInfo } from './conv-columns.js';
 import type { KernelScope } from './kernel-scope.js';
 
@@ -76,31 +76,4 @@ export function untrimFilterGradient(scope: KernelScope, trimmed: TensorInfo, tr
     }
   }
   return output;
-}
-
-let packagedConv2D: KernelConfig['kernelFunc'] | undefined;
-
-/** wasm's Conv2D with the unused taps cut off first. */
-function conv2DWithoutUnusedTaps(args: { inputs: NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: NamedAttrMap }): TensorInfo {
-  const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
-  const { strides, pad, dilations, dimRoundingMode, dataFormat } = args.attrs as unknown as tf.Conv2DAttrs;
-  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
-    strides, dilations, pad, dimRoundingMode, false, tf.backend_util.convertConv2DDataFormat(dataFormat));
-  const trim = info.dataFormat === 'channelsLast' ? tapTrim(info) : undefined;
-  if (!trim) return packagedConv2D!(args as never) as TensorInfo;
-  const sliced = tf.getKernel(tf.Slice, 'wasm')!.kernelFunc({ inputs: { x: filter }, backend: args.backend, attrs: { begin: trim.begin, size: trim.size } }) as TensorInfo;
-  const output = packagedConv2D!({ ...args, inputs: { x, filter: sliced }, attrs: { ...args.attrs, pad: trim.pad, dilations: [1, 1] } } as never) as TensorInfo;
-  args.backend.disposeData(sliced.dataId);
-  return output;
-}
-
-/** Registers (or replaces) wasm's Conv2D with the above, which calls the package's. Idempotent. */
-export function registerConv2DWithoutUnusedTaps(): void {
-  const current = tf.getKernel(tf.Conv2D, 'wasm');
-  if (!current) throw new Error('the wasm backend has no Conv2D kernel to build on; is @tensorflow/tfjs-backend-wasm imported?');
-  if (current.kernelFunc === (conv2DWithoutUnusedTaps as unknown as KernelConfig['kernelFunc'])) return;
-  packagedConv2D = current.kernelFunc;
-  tf.unregisterKernel(tf.Conv2D, 'wasm');
-  // The package's setup binds its wasm function when the backend starts, which may be after this.
-  tf.registerKernel({ ...current, kernelFunc: conv2DWithoutUnusedTaps as unknown as KernelConfig['kernelFunc'] });
 }

@@ -18,6 +18,20 @@ export class KernelScope {
     return output;
   }
 
+  /**
+   * a [m, k] times b [k, n] -> [m, n], on XNNPACK's fully-connected operator (wasm's BatchMatMul
+   * without transposes). For a product whose b changes at every call this beats a 1x1 Conv2D:
+   * tfjs's conv transposes its filter into a fresh buffer before XNNPACK packs it, where the
+   * fully-connected operator packs b as it is (on 3x3 maps, 2048 -> 320 channels: 13.6 against
+   * 4.6 ms).
+   */
+  matMul(a: TensorInfo, b: TensorInfo, m: number, k: number, n: number): TensorInfo {
+    const left = this.run('Reshape', { x: a }, { shape: [1, m, k] });
+    const right = this.run('Reshape', { x: b }, { shape: [1, k, n] });
+    const product = this.run('BatchMatMul', { a: left, b: right }, { transposeA: false, transposeB: false });
+    return this.run('Reshape', { x: product }, { shape: [m, n] });
+  }
+
   /** A new float32 tensor on the wasm heap, freed by finish() unless it is the result. */
   allocate(shape: number[]): TensorInfo {
     const output = this.memory.allocate(shape);

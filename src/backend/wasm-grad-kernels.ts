@@ -5,14 +5,14 @@
 //
 //   filter gradient: dW = columns^T dy, one GEMM over the N*OH*OW positions with dy as the
 //                    filter (conv-columns.ts)
-//                    1x1, stride 1: dW = x^T dy as a 1x1 conv2d of x^T [Ci, 1, 1, N*H*W] with dy
-//                    [1, 1, N*H*W, Co] as the filter, the same GEMM without columns to make
+//                    1x1, stride 1: dW = x^T dy, the same GEMM without columns to make
 //   input gradient:  small maps, any stride: one GEMM with the filter as it is stored and a
 //                    scatter (conv-columns.ts)
 //                    stride 1: dx = conv2d(dy, W flipped in space with in/out channels swapped,
 //                    padding K-1-pad)
-//                    stride > 1: columns = dy [N*OH*OW, Co] x W^T [Co, KH*KW*Ci] as a 1x1
-//                    conv2d, each column added back into dx at its window (col2im); 2-4 times
+//                    1x1, stride 1: dx = dy W^T, a matrix product
+//                    stride > 1: columns = dy [N*OH*OW, Co] x W^T [Co, KH*KW*Ci], each column
+//                    added back into dx at its window (col2im); 2-4 times
 //                    faster on Inception's strided shapes than spreading dy with zeros, or than
 //                    one convolution per stride phase (8x35x35x288 <- 3x3/2 x 384: 141 against
 //                    533 and 257 ms)
@@ -25,8 +25,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { columnFilterGradient, prefersTransposedColumns, transposedColumnInputGradient, type Conv2DInfo } from './conv-columns.js';
-import { registerConv2DWithoutUnusedTaps, tapTrim, trimmedInfo, untrimFilterGradient } from './conv-taps.js';
+import { tapTrim, trimmedInfo, untrimFilterGradient } from './conv-taps.js';
 import { KernelScope } from './kernel-scope.js';
+import { registerWasmConv2D } from './wasm-conv2d.js';
 import { registerWasmMatMulKernel } from './wasm-matmul.js';
 import { registerWasmSliceKernels } from './wasm-slice.js';
 
@@ -96,10 +97,7 @@ function pointwiseFilterGradient(scope: KernelScope, x: TensorInfo, dy: TensorIn
   const positions = n * h * w;
   const rows = scope.run('Reshape', { x }, { shape: [positions, ci] });
   const transposed = scope.run('Transpose', { x: rows }, { perm: [1, 0] });
-  const input = scope.run('Reshape', { x: transposed }, { shape: [ci, 1, 1, positions] });
-  const filter = scope.run('Reshape', { x: dy }, { shape: [1, 1, positions, co] });
-  const grad = conv2d(scope, input, filter, [[0, 0], [0, 0], [0, 0], [0, 0]]);
-  return scope.run('Reshape', { x: grad }, { shape: [1, 1, ci, co] });
+  return scope.run('Reshape', { x: scope.matMul(transposed, dy, ci, positions, co) }, { shape: [1, 1, ci, co] });
 }
 
 /** dx: a forward convolution of dy with the flipped filter for stride 1, a GEMM and a scatter for larger strides. */
@@ -121,17 +119,15 @@ function conv2DBackpropInput({ inputs, backend, attrs }: { inputs: NamedTensorIn
 
 /**
  * The strided input gradient as a GEMM and a scatter ("col2im"): columns = dy [N*OH*OW, Co] times
- * W^T [Co, KH*KW*Ci], one 1x1 convolution on XNNPACK; then each column's KH*KW*Ci values are
+ * W^T [Co, KH*KW*Ci], one matrix product on XNNPACK; then each column's KH*KW*Ci values are
  * added into dx at the window they came from. No multiplication by a zero, unlike spreading dy.
  */
 function columnGradient(scope: KernelScope, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
   const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
   const positions = batchSize * outHeight * outWidth;
   const windowSize = kh * kw * ci;
-  const rows = scope.run('Reshape', { x: dy }, { shape: [positions, 1, 1, co] });
-  const transposed = scope.run('Transpose', { x: filter }, { perm: [3, 0, 1, 2] });
-  const filterT = scope.run('Reshape', { x: transposed }, { shape: [1, 1, co, windowSize] });
-  const columnsInfo = conv2d(scope, rows, filterT, [[0, 0], [0, 0], [0, 0], [0, 0]]);
+  const filterT = scope.run('Transpose', { x: filter }, { perm: [3, 0, 1, 2] });
+  const columnsInfo = scope.matMul(dy, filterT, positions, co, windowSize);
   const dxInfo = scope.allocate([batchSize, inHeight, inWidth, ci]);
   const columns = scope.view(columnsInfo);
   const dx = scope.view(dxInfo);
@@ -175,6 +171,11 @@ function flippedGradient(scope: KernelScope, dy: TensorInfo, filter: TensorInfo,
   const source = cutTop || cutLeft || keepRows < outHeight || keepCols < outWidth
     ? scope.run('Slice', { x: dy }, { begin: [0, cutTop, cutLeft, 0], size: [n, keepRows, keepCols, c] })
     : dy;
+  if (kh === 1 && kw === 1 && source === dy) {
+    // dx = dy W^T: a matrix product, whose right side XNNPACK packs as it is (see KernelScope.matMul).
+    const [ci, co] = [info.inChannels, info.outChannels];
+    return scope.run('Reshape', { x: scope.matMul(dy, flipFilter(scope, filter), n * outHeight * outWidth, co, ci) }, { shape: [n, inHeight, inWidth, ci] });
+  }
   const pad: Padding = [[0, 0], [Math.max(rows.before, 0), Math.max(rows.after, 0)], [Math.max(cols.before, 0), Math.max(cols.after, 0)], [0, 0]];
   return conv2d(scope, source, flipFilter(scope, filter), pad);
 }
@@ -207,8 +208,7 @@ export const WASM_GRAD_KERNELS: readonly KernelConfig[] = [
 
 /**
  * Registers (or replaces) the kernels above on the wasm backend, and the other kernels of
- * src/backend that a training step on wasm needs (Slice, SplitV, BatchMatMul, Conv2D without the
- * taps that only see padding, conv-taps.ts). Idempotent.
+ * src/backend that a training step on wasm needs (Slice, SplitV, BatchMatMul, Conv2D). Idempotent.
  */
 export function registerWasmGradKernels(): void {
   for (const config of WASM_GRAD_KERNELS) {
@@ -217,5 +217,5 @@ export function registerWasmGradKernels(): void {
   }
   registerWasmSliceKernels();
   registerWasmMatMulKernel();
-  registerConv2DWithoutUnusedTaps();
+  registerWasmConv2D();
 }

@@ -1,6 +1,7 @@
 // The GEMM-over-columns filter gradient (conv-columns.ts) called directly: made one image at a
 // time (the chunks that bound its memory at 299x299), with unequal strides and paddings, against
-// the cpu backend's reference kernel.
+// the cpu backend's reference kernel. The heap is strewn with NaNs first: the columns are not
+// zeroed as a whole, and a value left unwritten would show.
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '../../src/backend/tf.js';
@@ -51,6 +52,7 @@ describe('filter gradient as a GEMM over columns', () => {
         const expected = tf.tidy(() => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x: tf.tensor(xs, c.x), dy: tf.tensor(dys, info.outShape) },
           { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.filter } as unknown as tf.NamedAttrMap) as tf.Tensor).dataSync() as Float32Array;
         await tf.setBackend('wasm');
+        tf.tidy(() => tf.fill([1 << 16], Number.NaN).dataSync());
         const before = tf.memory().numTensors;
         const actual = tf.tidy(() => {
           const [x, dy] = [tf.tensor(xs, c.x), tf.tensor(dys, info.outShape)];

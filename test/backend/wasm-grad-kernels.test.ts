@@ -95,9 +95,17 @@ describe('wasm convolution gradient kernels', function () {
   cases.push(...trimmed);
   const info = (c: Case) => tf.backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.kh, c.kw, c.ci, c.co], c.stride, 1, c.pad, undefined, false, 'channelsLast');
 
-  for (const [i, c] of trimmed.entries()) {
-    it(`forward convolution of a map smaller than the kernel's reach (${c.h}x${c.w} * ${c.kh}x${c.kw}, stride ${c.stride}) matches the cpu backend`, async () => {
-      assert.ok(tapTrim(info(c)), 'no tap was left out');
+  // 1x1 convolutions, which wasm's Conv2D computes as a matrix product at stride 1.
+  const pointwise: Case[] = [
+    { n: 2, h: 5, w: 3, ci: 24, co: 20, kh: 1, kw: 1, stride: 1, pad: 'same' },
+    { n: 1, h: 1, w: 1, ci: 40, co: 12, kh: 1, kw: 1, stride: 1, pad: 'valid' },
+    { n: 3, h: 7, w: 6, ci: 5, co: 9, kh: 1, kw: 1, stride: 2, pad: 'same' },
+  ];
+
+  for (const [i, c] of [...trimmed, ...pointwise].entries()) {
+    const what = c.kh === 1 && c.kw === 1 ? 'a 1x1 convolution' : "a map smaller than the kernel's reach";
+    it(`forward pass of ${what} (${c.h}x${c.w} * ${c.kh}x${c.kw}, stride ${c.stride}) matches the cpu backend`, async () => {
+      if (what !== 'a 1x1 convolution') assert.ok(tapTrim(info(c)), 'no tap was left out');
       const random = seededRandom(5000 + i);
       const xs = randomFloats(random, c.n * c.h * c.w * c.ci);
       const ws = randomFloats(random, c.kh * c.kw * c.ci * c.co);
