@@ -81,6 +81,14 @@ export function transposedColumnInputGradient(scope: KernelScope, dy: TensorInfo
 /** Columns of one chunk: at most 16 Mi floats (64 MiB of heap). */
 const CHUNK_VALUES = 1 << 24;
 
+/**
+ * Positions of one chunk, at most (unless one image has more): XNNPACK's fully-connected operator
+ * does not block its inner dimension, and a few rows of columns^T longer than this leave the
+ * cache between uses. 8x147x147x32 -> 3x3x64 (299 px): 312 ms in chunks of 3 images, 213 one
+ * image at a time; 8x67x67x32 (139 px) 41 ms whole, 38 one image at a time.
+ */
+const CHUNK_POSITIONS = 8192;
+
 /** Runs of at least this many values are moved with copyWithin or fill; shorter ones in a loop. */
 const LONG_RUN = 16;
 
@@ -164,7 +172,7 @@ export function columnFilterGradient(scope: KernelScope, x: TensorInfo, dy: Tens
   const { batchSize, inChannels: ci, outHeight, outWidth, outChannels: co, filterHeight: kh, filterWidth: kw } = info;
   const perImage = outHeight * outWidth;
   const rows = kh * kw * ci;
-  const imagesPerChunk = Math.max(1, Math.min(batchSize, Math.floor(chunkValues / (rows * perImage))));
+  const imagesPerChunk = Math.max(1, Math.min(batchSize, Math.floor(CHUNK_POSITIONS / perImage), Math.floor(chunkValues / (rows * perImage))));
   const xT = scope.run('Transpose', { x }, { perm: [3, 0, 1, 2] });
   let sum: TensorInfo | undefined;
   for (let first = 0; first < batchSize; first += imagesPerChunk) {
@@ -182,4 +190,38 @@ export function columnFilterGradient(scope: KernelScope, x: TensorInfo, dy: Tens
     sum = next;
   }
   return scope.run('Reshape', { x: sum! }, { shape: [kh, kw, ci, co] });
+}
+
+/**
+ * y [N*OH*OW, Co] = columns [P, KH*KW*Ci] x W [KH*KW*Ci, Co], the forward convolution with the
+ * filter as it is stored, for maps with fewer positions than output channels: there the filter's
+ * transposed copy in tfjs's Conv2D (see wasm-conv2d.ts) costs more than making the columns.
+ */
+export function columnConv2D(scope: KernelScope, x: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
+  const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
+  const { top, left } = info.padInfo;
+  const positions = batchSize * outHeight * outWidth;
+  const window = kh * kw * ci;
+  const columnsInfo = scope.allocate([positions, window]);
+  const source = scope.view(x);
+  const columns = scope.view(columnsInfo);
+  const heap = new Float32Array(columns.buffer);
+  const columnsAt = columns.byteOffset / 4;
+  const sourceAt = source.byteOffset / 4;
+  let to = 0;
+  for (let n = 0; n < batchSize; n++) {
+    for (let oh = 0; oh < outHeight; oh++) {
+      for (let ow = 0; ow < outWidth; ow++) {
+        for (let a = 0; a < kh; a++) {
+          const h = oh * sh + a - top;
+          for (let b = 0; b < kw; b++, to += ci) {
+            const w = ow * sw + b - left;
+            if (h < 0 || h >= inHeight || w < 0 || w >= inWidth) zero(columns, to, to + ci);
+            else move(heap, columnsAt + to, sourceAt + ((n * inHeight + h) * inWidth + w) * ci, ci);
+          }
+        }
+      }
+    }
+  }
+  return scope.run('Reshape', { x: scope.matMul(columnsInfo, filter, positions, window, co) }, { shape: info.outShape });
 }

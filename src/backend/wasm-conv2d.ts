@@ -6,10 +6,13 @@
 //                  them; the fully-connected operator packs them as they are. Inception-V3's 1x1
 //                  convolutions on small maps: 8x3x3x2048 -> 320 13.6 against 4.6 ms, 8x7x7x768 ->
 //                  192 5.7 against 3.2; the same on large maps.
+//   maps with fewer positions (N*OH*OW) than output channels: columns x W, the filter as it is
+//                  stored (conv-columns.ts), where its transposed copy costs more than the columns
 //   other filters: without the taps that only ever see padding (conv-taps.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { tapTrim } from './conv-taps.js';
+import { columnConv2D } from './conv-columns.js';
+import { tapTrim, trimmedInfo } from './conv-taps.js';
 import { KernelScope } from './kernel-scope.js';
 
 let packagedConv2D: KernelConfig['kernelFunc'] | undefined;
@@ -29,10 +32,12 @@ function conv2D(args: { inputs: NamedTensorInfoMap; backend: tf.KernelBackend; a
     return scope.finish(scope.run('Reshape', { x: scope.matMul(x, filter, positions, inChannels, outChannels) }, { shape: info.outShape }));
   }
   const trim = tapTrim(info);
-  if (!trim) return packagedConv2D!(args as never) as TensorInfo;
+  const smallMap = info.batchSize * info.outHeight * info.outWidth < outChannels && info.dilationHeight === 1 && info.dilationWidth === 1;
+  if (!trim && !smallMap) return packagedConv2D!(args as never) as TensorInfo;
   const scope = new KernelScope(args.backend);
-  const sliced = scope.run(tf.Slice, { x: filter }, { begin: trim.begin, size: trim.size });
-  const output = packagedConv2D!({ ...args, inputs: { x, filter: sliced }, attrs: { ...args.attrs, pad: trim.pad, dilations: [1, 1] } } as never) as TensorInfo;
+  const used = trim ? scope.run(tf.Slice, { x: filter }, { begin: trim.begin, size: trim.size }) : filter;
+  if (smallMap) return scope.finish(columnConv2D(scope, x, used, trim ? trimmedInfo(info, trim) : info));
+  const output = packagedConv2D!({ ...args, inputs: { x, filter: used }, attrs: { ...args.attrs, pad: trim!.pad, dilations: [1, 1] } } as never) as TensorInfo;
   return scope.finish(output);
 }
 

@@ -102,10 +102,18 @@ describe('wasm convolution gradient kernels', function () {
     { n: 3, h: 7, w: 6, ci: 5, co: 9, kh: 1, kw: 1, stride: 2, pad: 'same' },
   ];
 
-  for (const [i, c] of [...trimmed, ...pointwise].entries()) {
-    const what = c.kh === 1 && c.kw === 1 ? 'a 1x1 convolution' : "a map smaller than the kernel's reach";
+  // Fewer positions than output channels, taps all used: columns times the stored filter.
+  const columnMaps: Case[] = [
+    { n: 1, h: 3, w: 3, ci: 8, co: 16, kh: 3, kw: 3, stride: 1, pad: 'valid' },
+    { n: 2, h: 5, w: 4, ci: 6, co: 40, kh: 3, kw: 3, stride: 2, pad: 'valid' },
+    { n: 1, h: 4, w: 4, ci: 5, co: 24, kh: 1, kw: 3, stride: 1, pad: 'same' },
+  ];
+
+  for (const [i, c] of [...trimmed, ...pointwise, ...columnMaps].entries()) {
+    const what = c.kh === 1 && c.kw === 1 ? 'a 1x1 convolution' : columnMaps.includes(c) ? 'a map of fewer positions than channels' : "a map smaller than the kernel's reach";
     it(`forward pass of ${what} (${c.h}x${c.w} * ${c.kh}x${c.kw}, stride ${c.stride}) matches the cpu backend`, async () => {
-      if (what !== 'a 1x1 convolution') assert.ok(tapTrim(info(c)), 'no tap was left out');
+      if (trimmed.includes(c)) assert.ok(tapTrim(info(c)), 'no tap was left out');
+      if (columnMaps.includes(c)) assert.equal(tapTrim(info(c)), undefined, 'a tap was left out');
       const random = seededRandom(5000 + i);
       const xs = randomFloats(random, c.n * c.h * c.w * c.ci);
       const ws = randomFloats(random, c.kh * c.kw * c.ci * c.co);
