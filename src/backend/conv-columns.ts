@@ -1,20 +1,22 @@
-// Convolution gradients as one GEMM over image columns (im2col), on XNNPACK's fully-connected
-// operator (KernelScope.matMul).
+// Convolutions as one matrix product over image columns (im2col), on XNNPACK's fully-connected
+// operator (KernelScope.matMul), with the filter (or dy) used as it is stored. P = N*OH*OW.
 //
-// Filter gradients: dW [KH*KW*Ci, Co] = columns^T [KH*KW*Ci, P] x dy [P, Co], P = N*OH*OW: the
-// inner dimension is long, dy is the "filter" as it is stored and dW comes out in its own layout.
+// Filter gradients: dW [KH*KW*Ci, Co] = columns^T [KH*KW*Ci, P] x dy [P, Co]. The inner
+// dimension is long, dy is the right side as it is stored, and dW comes out in its own layout.
 // The dilation trick this replaced (dW = conv2d(x with batch and channels swapped, dy as a filter
-// dilated by the stride)) sums only N = batch values per tap, and transposed x, dy and dW: at
+// dilated by the stride)) summed only N = batch values per tap, and transposed x, dy and dW: at
 // 139x139, batch 8, the 3x3 convolution 80->192 on 33x33 took 73 ms that way, 58 this way, and
-// the filter gradients of a step 20% less in all (measured on a shared machine, minimum of 5).
+// the filter gradients of a step's shapes 20% less in all (shared machine, minimum of 5).
 //
-// Input gradients on small maps, with the filter used as it is stored: columns^T [KH*KW*Ci, P] = W [KH*KW*Ci, Co] x dy^T [Co, P] (P = N*OH*OW),
-// one matrix product whose left side is the filter, then each column's values added into
-// dx at its window (col2im). The other input gradients (wasm-grad-kernels.ts) move the filter
-// first, flipped or transposed, and XNNPACK packs it: three passes over KH*KW*Ci*Co values, where
-// this moves dy (P*Co) and scatters the columns (KH*KW*Ci*P). On Inception's 3x3 and 1x1 maps
-// (75x75 and 139x139 inputs, batch 8: P = 8 and 72) the filter is the larger by far: mixed9's
-// 1x1 convolution from 2048 channels to 448 at 139x139 took 19.4 ms, now 4.0.
+// Input gradients on small maps: columns^T [KH*KW*Ci, P] = W [KH*KW*Ci, Co] x dy^T [Co, P], then
+// each position's values added into dx at its window (col2im). The other input gradients
+// (wasm-grad-kernels.ts) move the filter first, flipped or transposed, and tfjs and XNNPACK move
+// it twice more: three passes over KH*KW*Ci*Co values, where this moves dy and the columns
+// (P*Co, KH*KW*Ci*P). On Inception's last maps (75 and 139 px, batch 8: P = 8 and 72) the filter
+// is the larger by far: mixed9's 1x1 convolution 2048 -> 448 at 139 px took 19.4 ms, now 4.0.
+//
+// Forward convolutions on maps of fewer positions than output channels: y = columns [P, KH*KW*Ci]
+// x W [KH*KW*Ci, Co] (see wasm-conv2d.ts).
 import type * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { KernelScope } from './kernel-scope.js';
@@ -42,35 +44,31 @@ export function transposedColumnInputGradient(scope: KernelScope, dy: TensorInfo
   const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
   const positions = batchSize * outHeight * outWidth;
   const window = kh * kw * ci;
-  const columnsInfo = scope.matMul(filter, transpose2d(scope, dy, positions, co), window, co, positions);
+  const columnsT = scope.matMul(filter, transpose2d(scope, dy, positions, co), window, co, positions);
+  // Back to a row of KH*KW*Ci values per position, so that the scatter adds runs of Ci in order.
+  const columnsInfo = transpose2d(scope, columnsT, window, positions);
+  const { top, left } = info.padInfo;
+  // A 1x1 convolution at stride 1 without padding: each position's column is its pixel of dx.
+  if (window === ci && sh === 1 && sw === 1 && top === 0 && left === 0 && positions === batchSize * inHeight * inWidth) {
+    return scope.run('Reshape', { x: columnsInfo }, { shape: [batchSize, inHeight, inWidth, ci] });
+  }
   const dxInfo = scope.allocate([batchSize, inHeight, inWidth, ci]);
   const columns = scope.view(columnsInfo);
   const dx = scope.view(dxInfo);
   dx.fill(0);
-  const { top, left } = info.padInfo;
-  // Where each position's window starts in dx, as a pixel offset, and its top-left corner.
-  const origin = new Int32Array(positions);
-  const rowOf = new Int32Array(positions);
-  const colOf = new Int32Array(positions);
-  for (let n = 0, p = 0; n < batchSize; n++) {
+  let from = 0;
+  for (let n = 0; n < batchSize; n++) {
     for (let oh = 0; oh < outHeight; oh++) {
-      for (let ow = 0; ow < outWidth; ow++, p++) {
-        rowOf[p] = oh * sh - top;
-        colOf[p] = ow * sw - left;
-        origin[p] = (n * inHeight + rowOf[p]!) * inWidth + colOf[p]!;
-      }
-    }
-  }
-  for (let a = 0; a < kh; a++) {
-    for (let b = 0; b < kw; b++) {
-      const tap = a * inWidth + b;
-      for (let p = 0; p < positions; p++) {
-        const h = rowOf[p]! + a;
-        const w = colOf[p]! + b;
-        if (h < 0 || h >= inHeight || w < 0 || w >= inWidth) continue;
-        const to = (origin[p]! + tap) * ci;
-        let from = ((a * kw + b) * ci) * positions + p;
-        for (let c = 0; c < ci; c++, from += positions) dx[to + c] += columns[from]!;
+      for (let ow = 0; ow < outWidth; ow++) {
+        for (let a = 0; a < kh; a++) {
+          const h = oh * sh + a - top;
+          for (let b = 0; b < kw; b++, from += ci) {
+            const w = ow * sw + b - left;
+            if (h < 0 || h >= inHeight || w < 0 || w >= inWidth) continue;
+            const to = ((n * inHeight + h) * inWidth + w) * ci;
+            for (let c = 0; c < ci; c++) dx[to + c] += columns[from + c]!;
+          }
+        }
       }
     }
   }
