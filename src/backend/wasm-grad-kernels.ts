@@ -1,5 +1,5 @@
-// Convolution gradients for the wasm backend, written as forward convolutions so that they run
-// on XNNPACK's fast conv2d. tfjs-backend-wasm has no Conv2DBackpropFilter at all, and its
+// Convolution gradients for the wasm backend, written as XNNPACK's forward convolutions and matrix
+// products (its fast kernels). tfjs-backend-wasm has no Conv2DBackpropFilter at all, and its
 // Conv2DBackpropInput is a direct loop about ten times slower than its conv2d (measured: 1.5-2.3
 // against 14-33 GFLOP/s on Inception's shapes), so a training step needs both.
 //
@@ -12,10 +12,9 @@
 //                    padding K-1-pad)
 //                    1x1, stride 1: dx = dy W^T, a matrix product
 //                    stride > 1: columns = dy [N*OH*OW, Co] x W^T [Co, KH*KW*Ci], each column
-//                    added back into dx at its window (col2im); 2-4 times
-//                    faster on Inception's strided shapes than spreading dy with zeros, or than
-//                    one convolution per stride phase (8x35x35x288 <- 3x3/2 x 384: 141 against
-//                    533 and 257 ms)
+//                    added back into dx at its window (col2im); 2-4 times faster on Inception's
+//                    strided shapes than spreading dy with zeros, or than one convolution per
+//                    stride phase (8x35x35x288 <- 3x3/2 x 384: 141 against 533 and 257 ms)
 //
 // Both, and wasm's forward Conv2D, leave out the filter taps that only ever meet padding
 // (conv-taps.ts).
@@ -30,7 +29,6 @@ import { KernelScope } from './kernel-scope.js';
 import { registerWasmConv2D } from './wasm-conv2d.js';
 import { registerWasmMatMulKernel } from './wasm-matmul.js';
 import { registerWasmSliceKernels } from './wasm-slice.js';
-
 
 type Padding = [[number, number], [number, number], [number, number], [number, number]];
 
