@@ -1,91 +1,65 @@
-// Convolution gradients for the wasm backend, written as forward convolutions so that they run
-// on XNNPACK's fast conv2d. tfjs-backend-wasm has no Conv2DBackpropFilter at all, and its
+// Convolution gradients for the wasm backend, written as XNNPACK's forward convolutions and matrix
+// products (its fast kernels). tfjs-backend-wasm has no Conv2DBackpropFilter at all, and its
 // Conv2DBackpropInput is a direct loop about ten times slower than its conv2d (measured: 1.5-2.3
 // against 14-33 GFLOP/s on Inception's shapes), so a training step needs both.
 //
-//   filter gradient: dW = conv2d(x with batch and channels swapped, dy as the filter,
-//                    dilation = the forward stride)                      -> [Ci, KH, KW, Co]
-//                    1x1, stride 1: dW = x^T dy as a 1x1 conv2d of x^T [Ci, 1, 1, N*H*W] with dy
-//                    [1, 1, N*H*W, Co] as the filter, a plain GEMM (2-3 times faster: the
-//                    general form sums N = batch-size channels per filter tap)
-//   input gradient:  stride 1: dx = conv2d(dy, W flipped in space with in/out channels swapped,
+//   filter gradient: dW = columns^T dy, one GEMM over the N*OH*OW positions with dy as the
+//                    filter (conv-columns.ts)
+//                    1x1, stride 1: dW = x^T dy, the same GEMM without columns to make
+//   input gradient:  small maps, any stride: one GEMM with the filter as it is stored and a
+//                    scatter (conv-columns.ts)
+//                    stride 1: dx = conv2d(dy, W flipped in space with in/out channels swapped,
 //                    padding K-1-pad)
-//                    stride > 1: columns = dy [N*OH*OW, Co] x W^T [Co, KH*KW*Ci] as a 1x1
-//                    conv2d, each column added back into dx at its window (col2im); 2-4 times
-//                    faster on Inception's strided shapes than spreading dy with zeros, or than
-//                    one convolution per stride phase (8x35x35x288 <- 3x3/2 x 384: 141 against
-//                    533 and 257 ms)
+//                    1x1, stride 1: dx = dy W^T, a matrix product
+//                    stride > 1: columns = dy [N*OH*OW, Co] x W^T [Co, KH*KW*Ci], each column
+//                    added back into dx at its window (col2im); 2-4 times faster on Inception's
+//                    strided shapes than spreading dy with zeros, or than one convolution per
+//                    stride phase (8x35x35x288 <- 3x3/2 x 384: 141 against 533 and 257 ms)
+//
+// Both, and wasm's forward Conv2D, leave out the filter taps that only ever meet padding
+// (conv-taps.ts).
 //
 // Kernels call other wasm kernels' functions directly (as tfjs's own kernels do), and free every
 // intermediate they make.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { runBackendKernel, type TensorMemory, tensorMemory } from './tensor-memory.js';
-
-type Conv2DInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
+import { columnFilterGradient, prefersTransposedColumns, transposedColumnInputGradient, type Conv2DInfo } from './conv-columns.js';
+import { tapTrim, trimmedInfo, untrimFilterGradient } from './conv-taps.js';
+import { KernelScope } from './kernel-scope.js';
+import { registerWasmConv2D } from './wasm-conv2d.js';
+import { registerWasmMatMulKernel } from './wasm-matmul.js';
+import { registerWasmSliceKernels } from './wasm-slice.js';
 
 type Padding = [[number, number], [number, number], [number, number], [number, number]];
 
-/** Runs wasm kernels by name and remembers their outputs, to free all but the result at the end. */
-class KernelScope {
-  private readonly made: TensorInfo[] = [];
-  private readonly memory: TensorMemory;
-  constructor(private readonly backend: tf.KernelBackend) {
-    this.memory = tensorMemory(backend, 'wasm');
-  }
-
-  run(name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
-    const output = runBackendKernel(this.backend, 'wasm', name, inputs, attrs);
-    this.made.push(output);
-    return output;
-  }
-
-  /** A new float32 tensor on the wasm heap, freed by finish() unless it is the result. */
-  allocate(shape: number[]): TensorInfo {
-    const output = this.memory.allocate(shape);
-    this.made.push(output);
-    return output;
-  }
-
-  view(info: TensorInfo): Float32Array {
-    return this.memory.view(info);
-  }
-
-  /**
-   * W[kh, kw, ci, co] -> W[KH-1-kh, KW-1-kw, co, ci] in one pass over the wasm heap. tfjs's wasm
-   * Reverse kernel takes 46 ms for a 3x3x448x384 filter (the copy below takes a few), and every
-   * input gradient needs one.
-   */
-  flipFilter(filter: TensorInfo): TensorInfo {
-    const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
-    const output = this.allocate([kh, kw, co, ci]);
-    // Views are taken after the allocation: a growing heap detaches earlier ones.
-    const source = this.view(filter);
-    const target = this.view(output);
-    const block = ci * co;
-    for (let h = 0; h < kh; h++) {
-      for (let w = 0; w < kw; w++) {
-        const from = (h * kw + w) * block;
-        const to = ((kh - 1 - h) * kw + (kw - 1 - w)) * block;
-        for (let i = 0; i < ci; i++) {
-          const row = from + i * co;
-          for (let o = 0; o < co; o++) target[to + o * ci + i] = source[row + o]!;
-        }
+/**
+ * W[kh, kw, ci, co] -> W[KH-1-kh, KW-1-kw, co, ci] in one pass over the wasm heap. tfjs's wasm
+ * Reverse kernel takes 46 ms for a 3x3x448x384 filter (the copy below takes a few), and every
+ * input gradient needs one.
+ */
+function flipFilter(scope: KernelScope, filter: TensorInfo): TensorInfo {
+  const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
+  const output = scope.allocate([kh, kw, co, ci]);
+  // Views are taken after the allocation: a growing heap detaches earlier ones.
+  const source = scope.view(filter);
+  const target = scope.view(output);
+  const block = ci * co;
+  for (let h = 0; h < kh; h++) {
+    for (let w = 0; w < kw; w++) {
+      const from = (h * kw + w) * block;
+      const to = ((kh - 1 - h) * kw + (kw - 1 - w)) * block;
+      for (let i = 0; i < ci; i++) {
+        const row = from + i * co;
+        for (let o = 0; o < co; o++) target[to + o * ci + i] = source[row + o]!;
       }
     }
-    return output;
   }
-
-  /** Frees every intermediate except `result`, which becomes the kernel's output. */
-  finish(result: TensorInfo): TensorInfo {
-    for (const info of this.made) if (info !== result) this.backend.disposeData(info.dataId);
-    return result;
-  }
+  return output;
 }
 
-function conv2d(scope: KernelScope, x: TensorInfo, filter: TensorInfo, dilation: number, pad: Padding): TensorInfo {
+function conv2d(scope: KernelScope, x: TensorInfo, filter: TensorInfo, pad: Padding): TensorInfo {
   return scope.run('Conv2D', { x, filter }, {
-    strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [dilation, dilation], dimRoundingMode: undefined,
+    strides: [1, 1], pad, dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined,
   } as unknown as NamedAttrMap);
 }
 
@@ -101,25 +75,17 @@ function convInfo(xShape: number[], filterShape: number[], attrs: NamedAttrMap):
 /** dW[kh,kw,ci,co] = sum over n,oh,ow of x[n, oh*s+kh-top, ow*s+kw-left, ci] * dy[n,oh,ow,co]. */
 function conv2DBackpropFilter({ inputs, backend, attrs }: { inputs: NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: NamedAttrMap }): TensorInfo {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const info = convInfo(x.shape, (attrs as unknown as tf.Conv2DBackpropFilterAttrs).filterShape, attrs!);
+  const { filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  const info = convInfo(x.shape, filterShape, attrs!);
   const scope = new KernelScope(backend);
-  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight, outWidth, inHeight, inWidth } = info;
-  if (sh !== sw) throw new Error(`wasm Conv2DBackpropFilter needs equal strides, got ${sh}x${sw}`);
-  if (kh === 1 && kw === 1 && sh === 1) return scope.finish(pointwiseFilterGradient(scope, x, dy));
-  const { top, left } = info.padInfo;
-  // Rows past the last one the forward pass read are cut off rather than padded negatively.
-  const bottom = kh - inHeight - top + sh * (outHeight - 1);
-  const right = kw - inWidth - left + sw * (outWidth - 1);
-  let input = x;
-  if (bottom < 0 || right < 0) {
-    const [n, , , c] = x.shape;
-    input = scope.run('Slice', { x }, { begin: [0, 0, 0, 0], size: [n, inHeight + Math.min(bottom, 0), inWidth + Math.min(right, 0), c] });
-  }
-  const swapped = scope.run('Transpose', { x: input }, { perm: [3, 1, 2, 0] });
-  const dyAsFilter = scope.run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
-  const pad: Padding = [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]];
-  const grad = conv2d(scope, swapped, dyAsFilter, sh, pad);
-  return scope.finish(scope.run('Transpose', { x: grad }, { perm: [1, 2, 0, 3] }));
+  const trim = tapTrim(info);
+  if (!trim) return scope.finish(filterGradient(scope, x, dy, info));
+  return scope.finish(untrimFilterGradient(scope, filterGradient(scope, x, dy, trimmedInfo(info, trim)), trim, filterShape));
+}
+
+function filterGradient(scope: KernelScope, x: TensorInfo, dy: TensorInfo, info: Conv2DInfo): TensorInfo {
+  if (info.filterHeight === 1 && info.filterWidth === 1 && info.strideHeight === 1 && info.strideWidth === 1) return pointwiseFilterGradient(scope, x, dy);
+  return columnFilterGradient(scope, x, dy, info);
 }
 
 /** dW = x^T dy for a 1x1 convolution with stride 1, over all N*H*W positions at once. */
@@ -129,35 +95,37 @@ function pointwiseFilterGradient(scope: KernelScope, x: TensorInfo, dy: TensorIn
   const positions = n * h * w;
   const rows = scope.run('Reshape', { x }, { shape: [positions, ci] });
   const transposed = scope.run('Transpose', { x: rows }, { perm: [1, 0] });
-  const input = scope.run('Reshape', { x: transposed }, { shape: [ci, 1, 1, positions] });
-  const filter = scope.run('Reshape', { x: dy }, { shape: [1, 1, positions, co] });
-  const grad = conv2d(scope, input, filter, 1, [[0, 0], [0, 0], [0, 0], [0, 0]]);
-  return scope.run('Reshape', { x: grad }, { shape: [1, 1, ci, co] });
+  return scope.run('Reshape', { x: scope.matMul(transposed, dy, ci, positions, co) }, { shape: [1, 1, ci, co] });
 }
 
 /** dx: a forward convolution of dy with the flipped filter for stride 1, a GEMM and a scatter for larger strides. */
 function conv2DBackpropInput({ inputs, backend, attrs }: { inputs: NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: NamedAttrMap }): TensorInfo {
-  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { dy } = inputs as { dy: TensorInfo };
+  let { filter } = inputs as { filter: TensorInfo };
   const inputShape = (attrs as unknown as tf.Conv2DBackpropInputAttrs).inputShape;
-  const info = convInfo(inputShape, filter.shape, attrs!);
   const scope = new KernelScope(backend);
+  let info = convInfo(inputShape, filter.shape, attrs!);
+  const trim = tapTrim(info);
+  if (trim) {
+    filter = scope.run('Slice', { x: filter }, { begin: trim.begin, size: trim.size });
+    info = trimmedInfo(info, trim);
+  }
+  if (prefersTransposedColumns(info)) return scope.finish(transposedColumnInputGradient(scope, dy, filter, info));
   if (info.strideHeight === 1 && info.strideWidth === 1) return scope.finish(flippedGradient(scope, dy, filter, info));
   return scope.finish(columnGradient(scope, dy, filter, info));
 }
 
 /**
  * The strided input gradient as a GEMM and a scatter ("col2im"): columns = dy [N*OH*OW, Co] times
- * W^T [Co, KH*KW*Ci], one 1x1 convolution on XNNPACK; then each column's KH*KW*Ci values are
+ * W^T [Co, KH*KW*Ci], one matrix product on XNNPACK; then each column's KH*KW*Ci values are
  * added into dx at the window they came from. No multiplication by a zero, unlike spreading dy.
  */
 function columnGradient(scope: KernelScope, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
   const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
   const positions = batchSize * outHeight * outWidth;
   const windowSize = kh * kw * ci;
-  const rows = scope.run('Reshape', { x: dy }, { shape: [positions, 1, 1, co] });
-  const transposed = scope.run('Transpose', { x: filter }, { perm: [3, 0, 1, 2] });
-  const filterT = scope.run('Reshape', { x: transposed }, { shape: [1, 1, co, windowSize] });
-  const columnsInfo = conv2d(scope, rows, filterT, 1, [[0, 0], [0, 0], [0, 0], [0, 0]]);
+  const filterT = scope.run('Transpose', { x: filter }, { perm: [3, 0, 1, 2] });
+  const columnsInfo = scope.matMul(dy, filterT, positions, co, windowSize);
   const dxInfo = scope.allocate([batchSize, inHeight, inWidth, ci]);
   const columns = scope.view(columnsInfo);
   const dx = scope.view(dxInfo);
@@ -201,8 +169,13 @@ function flippedGradient(scope: KernelScope, dy: TensorInfo, filter: TensorInfo,
   const source = cutTop || cutLeft || keepRows < outHeight || keepCols < outWidth
     ? scope.run('Slice', { x: dy }, { begin: [0, cutTop, cutLeft, 0], size: [n, keepRows, keepCols, c] })
     : dy;
+  if (kh === 1 && kw === 1 && source === dy) {
+    // dx = dy W^T: a matrix product, whose right side XNNPACK packs as it is (see KernelScope.matMul).
+    const [ci, co] = [info.inChannels, info.outChannels];
+    return scope.run('Reshape', { x: scope.matMul(dy, flipFilter(scope, filter), n * outHeight * outWidth, co, ci) }, { shape: [n, inHeight, inWidth, ci] });
+  }
   const pad: Padding = [[0, 0], [Math.max(rows.before, 0), Math.max(rows.after, 0)], [Math.max(cols.before, 0), Math.max(cols.after, 0)], [0, 0]];
-  return conv2d(scope, source, scope.flipFilter(filter), 1, pad);
+  return conv2d(scope, source, flipFilter(scope, filter), pad);
 }
 
 /** Along one axis: dy rows (or columns) to add before and after (negative: to drop). */
@@ -231,10 +204,16 @@ export const WASM_GRAD_KERNELS: readonly KernelConfig[] = [
   { kernelName: tf.Conv2DBackpropInput, backendName: 'wasm', kernelFunc: conv2DBackpropInput as KernelConfig['kernelFunc'] },
 ];
 
-/** Registers (or replaces) the kernels above on the wasm backend. Idempotent. */
+/**
+ * Registers (or replaces) the kernels above on the wasm backend, and the other kernels of
+ * src/backend that a training step on wasm needs (Slice, SplitV, BatchMatMul, Conv2D). Idempotent.
+ */
 export function registerWasmGradKernels(): void {
   for (const config of WASM_GRAD_KERNELS) {
     if (tf.getKernel(config.kernelName, 'wasm')) tf.unregisterKernel(config.kernelName, 'wasm');
     tf.registerKernel(config);
   }
+  registerWasmSliceKernels();
+  registerWasmMatMulKernel();
+  registerWasmConv2D();
 }

@@ -133,6 +133,21 @@ describe('pooling gradient kernels', () => {
     }
   });
 
+  it("AvgPoolGrad of stride-1 'same' pools with odd windows (wasm: XNNPACK's forward pool of the scaled gradient) on Inception's and other shapes", async () => {
+    const random = seededRandom(24);
+    const shapes: [number, number, number, number][] = [[2, 7, 7, 48], [1, 3, 3, 20], [2, 1, 1, 8], [1, 9, 5, 3], [3, 2, 6, 17]];
+    for (const [i, shape] of shapes.entries()) {
+      for (const filter of [3, 5, 1]) {
+        const c: Case = { shape, filter, stride: 1, pad: 'same' };
+        const size = shape.reduce((a, b) => a * b, 1);
+        const xs = randomFloats(random, size);
+        const rs = randomFloats(random, size);
+        const expected = averageGradientByDefinition(c, rs);
+        for (const backend of ['wasm', 'cpu']) assertClose(await poolGradient(backend, 'avg', c, xs, rs), expected, `shape ${i} ${JSON.stringify(c)} on ${backend}`);
+      }
+    }
+  });
+
   it("AvgPoolGrad agrees with finite differences of tfjs's forward average pool, where tfjs's own gradient does not", async () => {
     await tf.setBackend('cpu');
     const c: Case = { shape: [1, 4, 4, 1], filter: 3, stride: 1, pad: 'same' };
