@@ -8,7 +8,7 @@ import { tf } from '../src/backend/tf.js';
 import { SyntheticInput } from '../src/data/synthetic.js';
 import { buildInceptionV3 } from '../src/model/inception-v3.js';
 import { defaultLearningRate } from '../src/train/recipe.js';
-import { applyGradients, computeGradients, trainableVariables } from '../src/train/trainer.js';
+import { applyGradients, computeGradients, trainableVariables } from '../src/compute/trainer.js';
 import { KernelTimer, type KernelFigure } from './kernel-timer.js';
 
 export interface ProfileConfig {
