@@ -8,16 +8,11 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import minimist from 'minimist';
-import type { StepRecord } from '../src/metrics/csv.js';
 import type { Recipe } from '../src/train/recipe.js';
-import {
-  BenchError, HpctrainRunError, loadAverage, median, parseCount, parseList, PEER_PYTHON, rejectUnknown, runBench, runHpctrain, runTorchPeer, torchRecipeArgs, whyNoPythonPeer, writeCsv,
-} from './figures.js';
+import { BenchError, loadAverage, parseCount, parseList, PEER_PYTHON, rejectUnknown, runBench, whyNoPythonPeer, writeCsv } from './figures.js';
+import { type Figure, measureHpctrain, measureTorch, type Outcome, type RunSettings, splitsOf } from './node-runs.js';
 
-const PEER = fileURLToPath(new URL('../../bench/peers/torch_node.py', import.meta.url));
 const DEFAULT_CSV = fileURLToPath(new URL('../../bench/results/node.csv', import.meta.url));
-/** hpctrain's refusal of a batch whose step does not fit in the wasm heap (src/compute/memory.ts): a limit, not a failure. */
-const WASM_REFUSAL = /error: (.*of wasm memory.*)/;
 
 const HELP = `Usage: npm run bench:node -- [options]
        node dist/bench/node.js [options]
@@ -50,138 +45,39 @@ Options:
   --classes N    classes of the synthetic data and the model                       [1000]
   --cores N      the node's cores (os.availableParallelism())${`[${availableParallelism()}]`.padStart(28)}
   --warmup N     first steps of each run left out (kernel set-up, allocation)         [1]
-  --steps N      timed steps of each run                                              [4]
+  --steps N      timed steps of each run                                              [5]
   --no-peer      hpctrain only
   --no-scaling   the splits (and the peer) only
   --csv PATH     [bench/results/node.csv]
   -h, --help
 `;
 
-interface Settings {
+interface Settings extends RunSettings {
   sizes: number[];
-  batch: number;
-  classes: number;
-  cores: number;
-  warmup: number;
-  steps: number;
+  scaling: boolean;
+  /** Why the peer does not run, or undefined. */
+  noPeer: string | undefined;
   csv: string;
 }
 
-/** One run's steady state, over its timed steps. */
-interface Figure {
-  impl: 'hpctrain' | 'torch';
-  size: number;
-  ranks: number;
-  /** Per rank: compute threads, or torch's threads. */
-  threads: number;
-  imagesPerSecond: number;
-  meanStepMs: number;
-  medianStepMs: number;
-  /** hpctrain's; undefined for the peer. */
-  dataShare?: number;
-  commShare?: number;
-}
-
-/** A configuration's run, or why it has none. */
-type Outcome = { figure: Figure; recipe: Recipe } | { skipped: string };
-
 async function main(argv: string[]): Promise<number> {
-  const args = minimist(argv, {
-    string: ['sizes', 'batch', 'classes', 'cores', 'warmup', 'steps', 'csv'],
-    boolean: ['help', 'peer', 'scaling'], default: { peer: true, scaling: true }, alias: { h: 'help' }, unknown: rejectUnknown,
-  });
-  if (args.help) {
+  const s = await parseSettings(argv);
+  if (!s) {
     process.stdout.write(HELP);
     return 0;
   }
-  const s: Settings = {
-    sizes: parseList(args.sizes ?? '75,139,299', '--sizes', 75, 2048),
-    batch: parseCount(args.batch ?? '16', '--batch', 1, 4096),
-    classes: parseCount(args.classes ?? '1000', '--classes', 2, 100_000),
-    cores: parseCount(args.cores ?? String(availableParallelism()), '--cores', 1, 1024),
-    warmup: parseCount(args.warmup ?? '1', '--warmup', 0, 1000),
-    steps: parseCount(args.steps ?? '4', '--steps', 1, 10_000),
-    csv: resolve(args.csv ?? DEFAULT_CSV),
-  };
-  const noPeer = args.peer === false ? 'disabled with --no-peer' : await whyNoPythonPeer('torch, torchvision, numpy, PIL');
   console.log(`node when=start cores=${s.cores} cpus=${availableParallelism()} load_avg=${loadAverage()}`);
-  if (noPeer) console.log(`node impl=torch skipped: ${noPeer}`);
+  if (s.noPeer) console.log(`node impl=torch skipped: ${s.noPeer}`);
   const figures: Figure[] = [];
   let failures = 0;
   for (const size of s.sizes) {
-    const runs = new Map<string, Outcome | undefined>();
-    /** hpctrain with `ranks` x `threads` at this size, run once however often it is asked for; undefined when it failed. */
-    const hpctrainAt = async (ranks: number, threads: number): Promise<Outcome | undefined> => {
-      const key = `${ranks}x${threads}`;
-      if (!runs.has(key)) {
-        const outcome = await measureHpctrain(s, size, ranks, threads).catch((error: unknown) => {
-          failures++;
-          console.log(`node impl=hpctrain cores=${s.cores} ranks=${ranks} threads=${threads} size=${size} batch=${s.batch} failed: ${messageOf(error)}`);
-          return undefined;
-        });
-        if (outcome && 'figure' in outcome) figures.push(outcome.figure);
-        runs.set(key, outcome);
-      }
-      return runs.get(key);
-    };
-
-    const splits: Figure[] = [];
-    let recipe: Recipe | undefined;
-    for (const { ranks, threads } of splitsOf(s.cores)) {
-      const outcome = await hpctrainAt(ranks, threads);
-      if (!outcome) continue;
-      const what = `node impl=hpctrain cores=${s.cores} ranks=${ranks} threads=${threads} size=${size} batch=${s.batch}`;
-      if ('skipped' in outcome) {
-        console.log(`${what} skipped: ${outcome.skipped}`);
-        continue;
-      }
-      const f = outcome.figure;
-      splits.push(f);
-      recipe ??= outcome.recipe;
-      console.log(`${what} img_per_s=${f.imagesPerSecond.toFixed(3)} step_ms=${f.meanStepMs.toFixed(0)} data_share=${f.dataShare!.toFixed(3)} comm_share=${f.commShare!.toFixed(3)}`);
-    }
-
-    let peer: Figure | undefined;
-    if (!noPeer) {
-      const what = `node impl=torch cores=${s.cores} threads=${s.cores} size=${size} batch=${s.batch}`;
-      if (!recipe) console.log(`${what} skipped: no hpctrain run at this size to take the recipe from`);
-      else {
-        try {
-          peer = await measureTorch(s, size, recipe);
-          figures.push(peer);
-          console.log(`${what} img_per_s=${peer.imagesPerSecond.toFixed(3)} step_ms=${peer.meanStepMs.toFixed(0)}`);
-        } catch (error) {
-          failures++;
-          console.log(`${what} failed: ${messageOf(error)}`);
-        }
-      }
-    }
-
-    if (args.scaling !== false) {
-      let single: number | undefined;
-      for (let threads = 1; threads <= s.cores; threads++) {
-        const outcome = await hpctrainAt(1, threads);
-        if (!outcome) continue;
-        const what = `node scaling impl=hpctrain size=${size} threads=${threads}`;
-        if ('skipped' in outcome) {
-          console.log(`${what} skipped: ${outcome.skipped}`);
-          continue;
-        }
-        const rate = outcome.figure.imagesPerSecond;
-        if (threads === 1) single = rate;
-        const speedup = single ? ` speedup=${(rate / single).toFixed(2)} efficiency=${(rate / single / threads).toFixed(2)}` : '';
-        console.log(`${what} img_per_s=${rate.toFixed(3)}${speedup}`);
-      }
-    }
-
-    const best = splits.sort((a, b) => b.imagesPerSecond - a.imagesPerSecond)[0];
-    if (best && peer) {
-      const ratio = best.imagesPerSecond / peer.imagesPerSecond;
-      console.log(`node target=at-least-torch size=${size} ours=${best.imagesPerSecond.toFixed(3)} best_split=${best.ranks}x${best.threads} ` +
-        `peer=${peer.imagesPerSecond.toFixed(3)} ratio=${ratio.toFixed(2)} met=${ratio >= 1 ? 'yes' : 'no'}`);
-    } else {
-      console.log(`node target=at-least-torch size=${size} skipped: ${best ? 'no PyTorch figure' : 'no hpctrain split ran'}`);
-    }
+    const bench = new SizeBench(s, size);
+    const { splits, recipe } = await bench.splits();
+    const peer = s.noPeer ? undefined : await bench.peer(recipe);
+    if (s.scaling) await bench.scaling();
+    printTarget(size, splits, peer);
+    figures.push(...bench.figures);
+    failures += bench.failures;
   }
   console.log(`node when=end cores=${s.cores} cpus=${availableParallelism()} load_avg=${loadAverage()}`);
   writeFigures(s, figures);
@@ -189,55 +85,115 @@ async function main(argv: string[]): Promise<number> {
   return failures === 0 ? 0 : 1;
 }
 
-/** Every ranks x threads that multiplies to the cores, by ranks. */
-function splitsOf(cores: number): { ranks: number; threads: number }[] {
-  const splits = [];
-  for (let ranks = 1; ranks <= cores; ranks++) if (cores % ranks === 0) splits.push({ ranks, threads: cores / ranks });
-  return splits;
-}
-
-async function measureHpctrain(s: Settings, size: number, ranks: number, threads: number): Promise<Outcome> {
-  if (s.batch % ranks !== 0) return { skipped: `the global batch of ${s.batch} does not split evenly over ${ranks} ranks` };
-  const rankBatch = s.batch / ranks;
-  if (threads > rankBatch) return { skipped: `${threads} compute threads would share ${rankBatch} images` };
-  const total = s.warmup + s.steps + 1;
-  const train = ['--data', 'synthetic', '--image-size', String(size), '--batch-size', String(rankBatch), '--num-classes', String(s.classes),
-    '--compute-threads', String(threads), '--steps', String(total), '--eval-batches', '0', '--checkpoint-minutes', '0', '--log-every', String(total)];
-  try {
-    const { summary, records } = await runHpctrain(ranks, train, `${ranks}x${threads} at ${size}`);
-    if (records.length !== total) throw new BenchError(`hpctrain (${ranks}x${threads} at ${size}) recorded ${records.length} steps, not ${total}`);
-    return { figure: { impl: 'hpctrain', size, ranks, threads, ...steadyState(records.slice(s.warmup, -1), s.batch) }, recipe: summary.recipe };
-  } catch (error) {
-    const refusal = error instanceof HpctrainRunError ? WASM_REFUSAL.exec(error.output) : null;
-    if (refusal) return { skipped: refusal[1]! };
-    throw error;
-  }
-}
-
-/** Throughput, step times and shares of the timed steps' records. */
-function steadyState(timed: readonly StepRecord[], batch: number): Omit<Figure, 'impl' | 'size' | 'ranks' | 'threads'> {
-  const sum = (part: (r: StepRecord) => number) => timed.reduce((total, r) => total + part(r), 0);
-  const ms = sum((r) => r.stepMs);
+async function parseSettings(argv: string[]): Promise<Settings | undefined> {
+  const args = minimist(argv, {
+    string: ['sizes', 'batch', 'classes', 'cores', 'warmup', 'steps', 'csv'],
+    boolean: ['help', 'peer', 'scaling'], default: { peer: true, scaling: true }, alias: { h: 'help' }, unknown: rejectUnknown,
+  });
+  if (args.help) return undefined;
   return {
-    imagesPerSecond: (timed.length * batch * 1000) / ms, meanStepMs: ms / timed.length, medianStepMs: median(timed.map((r) => r.stepMs)),
-    dataShare: sum((r) => r.dataMs) / ms, commShare: sum((r) => r.commMs) / ms,
+    sizes: parseList(args.sizes ?? '75,139,299', '--sizes', 75, 2048),
+    batch: parseCount(args.batch ?? '16', '--batch', 1, 4096),
+    classes: parseCount(args.classes ?? '1000', '--classes', 2, 100_000),
+    cores: parseCount(args.cores ?? String(availableParallelism()), '--cores', 1, 1024),
+    warmup: parseCount(args.warmup ?? '1', '--warmup', 0, 1000),
+    steps: parseCount(args.steps ?? '5', '--steps', 1, 10_000),
+    scaling: args.scaling !== false,
+    noPeer: args.peer === false ? 'disabled with --no-peer' : await whyNoPythonPeer('torch, torchvision, numpy, PIL'),
+    csv: resolve(args.csv ?? DEFAULT_CSV),
   };
 }
 
-interface TorchReport {
-  img_per_s: number;
-  step_ms_mean: number;
-  step_ms_median: number;
-  threads: number;
+/** The runs at one image size, printed as they end; an hpctrain configuration runs once, however many figures use it. */
+class SizeBench {
+  readonly figures: Figure[] = [];
+  failures = 0;
+  private readonly runs = new Map<string, Outcome | undefined>();
+
+  constructor(private readonly s: Settings, private readonly size: number) {}
+
+  /** Every split of the cores into ranks x threads: the figures of those that ran, and the recipe they trained with. */
+  async splits(): Promise<{ splits: Figure[]; recipe: Recipe | undefined }> {
+    const splits: Figure[] = [];
+    let recipe: Recipe | undefined;
+    for (const { ranks, threads } of splitsOf(this.s.cores)) {
+      const what = `node impl=hpctrain cores=${this.s.cores} ranks=${ranks} threads=${threads} size=${this.size} batch=${this.s.batch}`;
+      const run = await this.ran(ranks, threads, what);
+      if (!run) continue;
+      const f = run.figure;
+      splits.push(f);
+      recipe ??= run.recipe;
+      console.log(`${what} img_per_s=${f.imagesPerSecond.toFixed(3)} step_ms=${f.meanStepMs.toFixed(0)} data_share=${f.dataShare!.toFixed(3)} comm_share=${f.commShare!.toFixed(3)}`);
+    }
+    return { splits, recipe };
+  }
+
+  /** PyTorch on all the cores, with the recipe hpctrain trained with. */
+  async peer(recipe: Recipe | undefined): Promise<Figure | undefined> {
+    const what = `node impl=torch cores=${this.s.cores} threads=${this.s.cores} size=${this.size} batch=${this.s.batch}`;
+    if (!recipe) {
+      console.log(`${what} skipped: no hpctrain run at this size to take the recipe from`);
+      return undefined;
+    }
+    try {
+      const peer = await measureTorch(this.s, this.size, recipe);
+      this.figures.push(peer);
+      console.log(`${what} img_per_s=${peer.imagesPerSecond.toFixed(3)} step_ms=${peer.meanStepMs.toFixed(0)}`);
+      return peer;
+    } catch (error) {
+      this.failures++;
+      console.log(`${what} failed: ${messageOf(error)}`);
+      return undefined;
+    }
+  }
+
+  /** One rank with 1, 2, ... cores compute threads, against 1. */
+  async scaling(): Promise<void> {
+    let single: number | undefined;
+    for (let threads = 1; threads <= this.s.cores; threads++) {
+      const what = `node scaling impl=hpctrain size=${this.size} threads=${threads}`;
+      const run = await this.ran(1, threads, what);
+      if (!run) continue;
+      const rate = run.figure.imagesPerSecond;
+      if (threads === 1) single = rate;
+      const speedup = single ? ` speedup=${(rate / single).toFixed(2)} efficiency=${(rate / single / threads).toFixed(2)}` : '';
+      console.log(`${what} img_per_s=${rate.toFixed(3)}${speedup}`);
+    }
+  }
+
+  /** The configuration's run, or undefined when it has none: skipped (said on a line starting with `what`) or failed. */
+  private async ran(ranks: number, threads: number, what: string): Promise<{ figure: Figure; recipe: Recipe } | undefined> {
+    const outcome = await this.hpctrain(ranks, threads);
+    if (outcome && 'skipped' in outcome) console.log(`${what} skipped: ${outcome.skipped}`);
+    return outcome && 'figure' in outcome ? outcome : undefined;
+  }
+
+  /** The configuration's outcome, run the first time it is asked for; undefined when it failed (said on a line). */
+  private async hpctrain(ranks: number, threads: number): Promise<Outcome | undefined> {
+    const key = `${ranks}x${threads}`;
+    if (!this.runs.has(key)) {
+      const outcome = await measureHpctrain(this.s, this.size, ranks, threads).catch((error: unknown) => {
+        this.failures++;
+        console.log(`node impl=hpctrain cores=${this.s.cores} ranks=${ranks} threads=${threads} size=${this.size} batch=${this.s.batch} failed: ${messageOf(error)}`);
+        return undefined;
+      });
+      if (outcome && 'figure' in outcome) this.figures.push(outcome.figure);
+      this.runs.set(key, outcome);
+    }
+    return this.runs.get(key);
+  }
 }
 
-/** The peer on all the cores, with hpctrain's recipe at this size and batch. */
-async function measureTorch(s: Settings, size: number, recipe: Recipe): Promise<Figure> {
-  const args = [PEER, '--image-size', String(size), '--batch-size', String(s.batch), '--classes', String(s.classes), '--threads', String(s.cores),
-    '--skip', String(s.warmup), '--steps-per-epoch', String(recipe.schedule.stepsPerEpoch), ...torchRecipeArgs(recipe, s.warmup + s.steps)];
-  const report = await runTorchPeer(args, s.cores, `${s.cores} threads at ${size}`) as TorchReport;
-  if (report.threads !== s.cores) throw new BenchError(`the PyTorch peer ran on ${report.threads} threads, not ${s.cores}`);
-  return { impl: 'torch', size, ranks: 1, threads: s.cores, imagesPerSecond: report.img_per_s, meanStepMs: report.step_ms_mean, medianStepMs: report.step_ms_median };
+/** hpctrain's best split at least PyTorch on the same cores. */
+function printTarget(size: number, splits: readonly Figure[], peer: Figure | undefined): void {
+  const best = [...splits].sort((a, b) => b.imagesPerSecond - a.imagesPerSecond)[0];
+  if (!best || !peer) {
+    console.log(`node target=at-least-torch size=${size} skipped: ${best ? 'no PyTorch figure' : 'no hpctrain split ran'}`);
+    return;
+  }
+  const ratio = best.imagesPerSecond / peer.imagesPerSecond;
+  console.log(`node target=at-least-torch size=${size} ours=${best.imagesPerSecond.toFixed(3)} best_split=${best.ranks}x${best.threads} ` +
+    `peer=${peer.imagesPerSecond.toFixed(3)} ratio=${ratio.toFixed(2)} met=${ratio >= 1 ? 'yes' : 'no'}`);
 }
 
 function writeFigures(s: Settings, figures: readonly Figure[]): void {
