@@ -129,10 +129,11 @@ export async function whyNoPythonPeer(modules: string): Promise<string | undefin
 
 /**
  * Runs a PyTorch peer, `args` being its script and flags, with `threads` threads for OpenMP and
- * MKL (which read them as they load), and returns its report: the last JSON line of its stdout.
+ * MKL (which read them as they load) and `env` besides, and returns its report: the last JSON
+ * line of its stdout.
  */
-export async function runTorchPeer(args: readonly string[], threads: number, what: string): Promise<unknown> {
-  const env = { OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
+export async function runTorchPeer(args: readonly string[], threads: number, what: string, extraEnv: Record<string, string> = {}): Promise<unknown> {
+  const env = { OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), ...extraEnv };
   const result = await execa(PEER_PYTHON, args, { reject: false, all: true, stdin: 'ignore', env });
   const line = String(result.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
   if (result.exitCode !== 0 || !line) throw new BenchError(`the PyTorch peer (${what}) exited ${result.exitCode ?? result.signal}:\n${tail(result.all)}`);

@@ -19,7 +19,12 @@ export interface RunSettings {
   warmup: number;
   /** Steps timed. */
   steps: number;
+  /** The peer's OMP_WAIT_POLICY, or 'inherit' to leave it to the environment and OpenMP. */
+  ompWait: OmpWait;
 }
+
+export const OMP_WAIT = ['passive', 'active', 'inherit'] as const;
+export type OmpWait = (typeof OMP_WAIT)[number];
 
 /** One run's steady state, over its timed steps. */
 export interface Figure {
@@ -91,7 +96,11 @@ interface TorchReport {
 export async function measureTorch(s: RunSettings, size: number, recipe: Recipe): Promise<Figure> {
   const args = [PEER, '--image-size', String(size), '--batch-size', String(s.batch), '--classes', String(s.classes), '--threads', String(s.cores),
     '--skip', String(s.warmup), '--timed', String(s.steps), '--steps-per-epoch', String(recipe.schedule.stepsPerEpoch), ...torchRecipeArgs(recipe, recipe.schedule.totalSteps)];
-  const report = await runTorchPeer(args, s.cores, `${s.cores} threads at ${size}`) as TorchReport;
+  // Passive: OpenMP's threads sleep at a barrier, as hpctrain's compute threads do (Atomics.wait). Spinning
+  // ones, GNU OpenMP's default, wait out a time slice at each of a step's thousands of barriers when another
+  // process holds a core: on this shared 2-core machine a 139 px step took 16 s on 2 threads, 0.9 s on 1.
+  const env: Record<string, string> = s.ompWait === 'inherit' ? {} : { OMP_WAIT_POLICY: s.ompWait.toUpperCase() };
+  const report = await runTorchPeer(args, s.cores, `${s.cores} threads at ${size}`, env) as TorchReport;
   if (report.threads !== s.cores) throw new BenchError(`the PyTorch peer ran on ${report.threads} threads, not ${s.cores}`);
   return { impl: 'torch', size, ranks: 1, threads: s.cores, imagesPerSecond: report.img_per_s, meanStepMs: report.step_ms_mean, medianStepMs: report.step_ms_median };
 }

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import minimist from 'minimist';
 import type { Recipe } from '../src/train/recipe.js';
 import { BenchError, loadAverage, parseCount, parseList, PEER_PYTHON, rejectUnknown, runBench, whyNoPythonPeer, writeCsv } from './figures.js';
-import { type Figure, measureHpctrain, measureTorch, type Outcome, type RunSettings, splitsOf } from './node-runs.js';
+import { type Figure, measureHpctrain, measureTorch, OMP_WAIT, type OmpWait, type Outcome, type RunSettings, splitsOf } from './node-runs.js';
 
 const DEFAULT_CSV = fileURLToPath(new URL('../../bench/results/node.csv', import.meta.url));
 
@@ -22,8 +22,10 @@ every step, the default recipe: AdamW). At each image size, with the same global
   - hpctrain on all --cores, in every split of them into ranks x compute threads (1x2 and 2x1
     on 2 cores; the divisors on more), each rank with global batch / ranks images;
   - PyTorch 1.13 (bench/peers/torch_node.py: torchvision's Inception-V3, no auxiliary head,
-    torch.set_num_threads(cores)) with hpctrain's recipe value by value (summary.json); skipped,
-    with the reason, when ${PEER_PYTHON} cannot import torch and torchvision;
+    torch.set_num_threads(cores)) with hpctrain's recipe value by value (summary.json), its
+    OpenMP threads sleeping at barriers as hpctrain's compute threads do (--peer-omp-wait:
+    spinning ones lose a time slice at each barrier on a machine shared with other jobs);
+    skipped, with the reason, when ${PEER_PYTHON} cannot import torch and torchvision;
   - hpctrain's scaling: one rank with 1, 2, ... --cores compute threads (the last is the 1xcores
     split's run).
 Every run trains --warmup + --steps steps (hpctrain one more: its last step also captures the
@@ -31,7 +33,7 @@ optimizer's state for the final checkpoint); img_per_s is the images of the --st
 over their time, step_ms their mean, data_share and comm_share hpctrain's time waiting for the
 input and in the exchange (with the update). One line per figure:
   node impl=hpctrain cores=2 ranks=1 threads=2 size=139 batch=16 img_per_s=X step_ms=Y data_share=D comm_share=C
-  node impl=torch cores=2 threads=2 size=139 batch=16 img_per_s=X step_ms=Y
+  node impl=torch cores=2 threads=2 size=139 batch=16 img_per_s=X step_ms=Y omp_wait=passive
   node scaling impl=hpctrain size=139 threads=1 img_per_s=X speedup=S efficiency=E
 and per size the target, hpctrain's best split at least PyTorch:
   node target=at-least-torch size=139 ours=X best_split=1x2 peer=Y ratio=X/Y met=yes|no
@@ -40,15 +42,17 @@ reason. The CSV has a row per run: hpctrain's splits (ranks x threads = cores), 
 rank, fewer threads) and PyTorch's.
 
 Options:
-  --sizes LIST   image sizes, comma-separated, at least 75                   [75,139,299]
-  --batch B      global batch, per step                                              [16]
-  --classes N    classes of the synthetic data and the model                       [1000]
-  --cores N      the node's cores (os.availableParallelism())${`[${availableParallelism()}]`.padStart(28)}
-  --warmup N     first steps of each run left out (kernel set-up, allocation)         [1]
-  --steps N      timed steps of each run                                              [5]
-  --no-peer      hpctrain only
-  --no-scaling   the splits (and the peer) only
-  --csv PATH     [bench/results/node.csv]
+  --sizes LIST            image sizes, comma-separated, at least 75          [75,139,299]
+  --batch B               global batch, per step                                     [16]
+  --classes N             classes of the synthetic data and the model              [1000]
+  --cores N               the node's cores (os.availableParallelism())${`[${availableParallelism()}]`.padStart(20)}
+  --warmup N              first steps of each run left out (kernel set-up)            [1]
+  --steps N               timed steps of each run                                     [5]
+  --peer-omp-wait POLICY  the peer's OMP_WAIT_POLICY: passive, active, or inherit
+                          (the environment's, else OpenMP's own: spin a while)  [passive]
+  --no-peer               hpctrain only
+  --no-scaling            the splits (and the peer) only
+  --csv PATH              [bench/results/node.csv]
   -h, --help
 `;
 
@@ -87,10 +91,12 @@ async function main(argv: string[]): Promise<number> {
 
 async function parseSettings(argv: string[]): Promise<Settings | undefined> {
   const args = minimist(argv, {
-    string: ['sizes', 'batch', 'classes', 'cores', 'warmup', 'steps', 'csv'],
+    string: ['sizes', 'batch', 'classes', 'cores', 'warmup', 'steps', 'peer-omp-wait', 'csv'],
     boolean: ['help', 'peer', 'scaling'], default: { peer: true, scaling: true }, alias: { h: 'help' }, unknown: rejectUnknown,
   });
   if (args.help) return undefined;
+  const ompWait = String(args['peer-omp-wait'] ?? 'passive');
+  if (!(OMP_WAIT as readonly string[]).includes(ompWait)) throw new BenchError(`--peer-omp-wait "${ompWait}" is none of ${OMP_WAIT.join(', ')}`);
   return {
     sizes: parseList(args.sizes ?? '75,139,299', '--sizes', 75, 2048),
     batch: parseCount(args.batch ?? '16', '--batch', 1, 4096),
@@ -98,6 +104,7 @@ async function parseSettings(argv: string[]): Promise<Settings | undefined> {
     cores: parseCount(args.cores ?? String(availableParallelism()), '--cores', 1, 1024),
     warmup: parseCount(args.warmup ?? '1', '--warmup', 0, 1000),
     steps: parseCount(args.steps ?? '5', '--steps', 1, 10_000),
+    ompWait: ompWait as OmpWait,
     scaling: args.scaling !== false,
     noPeer: args.peer === false ? 'disabled with --no-peer' : await whyNoPythonPeer('torch, torchvision, numpy, PIL'),
     csv: resolve(args.csv ?? DEFAULT_CSV),
@@ -138,7 +145,7 @@ class SizeBench {
     try {
       const peer = await measureTorch(this.s, this.size, recipe);
       this.figures.push(peer);
-      console.log(`${what} img_per_s=${peer.imagesPerSecond.toFixed(3)} step_ms=${peer.meanStepMs.toFixed(0)}`);
+      console.log(`${what} img_per_s=${peer.imagesPerSecond.toFixed(3)} step_ms=${peer.meanStepMs.toFixed(0)} omp_wait=${this.s.ompWait}`);
       return peer;
     } catch (error) {
       this.failures++;
@@ -199,11 +206,11 @@ function printTarget(size: number, splits: readonly Figure[], peer: Figure | und
 function writeFigures(s: Settings, figures: readonly Figure[]): void {
   const date = new Date().toISOString();
   const share = (value: number | undefined) => (value === undefined ? '' : value.toFixed(4));
-  writeCsv(s.csv, ['impl', 'cores', 'ranks', 'threads', 'size', 'batch', 'classes', 'warmup', 'steps', 'img_per_s', 'step_ms', 'step_ms_median', 'data_share', 'comm_share', 'date'],
+  writeCsv(s.csv, ['impl', 'cores', 'ranks', 'threads', 'size', 'batch', 'classes', 'warmup', 'steps', 'img_per_s', 'step_ms', 'step_ms_median', 'data_share', 'comm_share', 'omp_wait', 'date'],
     figures.map((f) => ({
       impl: f.impl, cores: s.cores, ranks: f.ranks, threads: f.threads, size: f.size, batch: s.batch, classes: s.classes, warmup: s.warmup, steps: s.steps,
       img_per_s: f.imagesPerSecond.toFixed(4), step_ms: f.meanStepMs.toFixed(1), step_ms_median: f.medianStepMs.toFixed(1),
-      data_share: share(f.dataShare), comm_share: share(f.commShare), date,
+      data_share: share(f.dataShare), comm_share: share(f.commShare), omp_wait: f.impl === 'torch' ? s.ompWait : '', date,
     })));
 }
 

@@ -1,8 +1,9 @@
 """Peer for bench/node: training throughput of torchvision's Inception-V3 on one node's cores.
 
 One process, CPU, torch.set_num_threads(--threads) (bench/node.ts sets OMP_NUM_THREADS and
-MKL_NUM_THREADS to the same). The data are synthetic as hpctrain's --data synthetic: one batch of
-random images in [-1, 1] and random labels, made once and trained on at every step. The model
+MKL_NUM_THREADS to the same, and OMP_WAIT_POLICY=PASSIVE unless told otherwise). The data are
+synthetic as hpctrain's --data synthetic: one batch of random images in [-1, 1] and random
+labels, made once and trained on at every step. The model
 and the training step are bench/peers/torch_learn.py's (build_model, RecipeStep), with the recipe
 given on the command line: bench/node.ts passes the one hpctrain printed in its summary.json, so
 that both take the same optimizer (AdamW in the default recipe), decay, smoothing and schedule.
