@@ -2,16 +2,15 @@
 
 One process, CPU, torch.set_num_threads(--threads) (bench/node.ts sets OMP_NUM_THREADS and
 MKL_NUM_THREADS to the same, and OMP_WAIT_POLICY=PASSIVE unless told otherwise). The data are
-synthetic as hpctrain's --data synthetic: one batch of random images in [-1, 1] and random
-labels, made once and trained on at every step. The model
-and the training step are bench/peers/torch_learn.py's (build_model, RecipeStep), with the recipe
-given on the command line: bench/node.ts passes the one hpctrain printed in its summary.json, so
-that both take the same optimizer (AdamW in the default recipe), decay, smoothing and schedule.
-Trains the first --skip + --timed steps of the recipe's --steps, times the last --timed (the first
-ones carry kernel set-up and the allocator's first requests) and prints ONE JSON line on stdout:
-img_per_s, the images of the timed steps over their time, and each timed step's milliseconds.
-Run with /usr/bin/python3 (Debian's python3-torch 1.13 and python3-torchvision 0.14); not part
-of hpctrain.
+synthetic as hpctrain's --data synthetic: one batch of random images in [-1, 1] and random labels,
+made once and trained on at every step. The model and the training step are
+bench/peers/torch_learn.py's (build_model, RecipeStep), with the recipe given on the command line:
+bench/node.ts passes the one hpctrain printed in its summary.json, so that both take the same
+optimizer (AdamW in the default recipe), decay, smoothing and schedule. Trains the first --skip +
+--timed steps of the recipe's --steps, times the last --timed (the first ones carry kernel set-up
+and the allocator's first requests) and prints ONE JSON line on stdout: img_per_s, the images of
+the timed steps over their time, and each timed step's milliseconds. Run with /usr/bin/python3
+(Debian's python3-torch 1.13 and python3-torchvision 0.14); not part of hpctrain.
 """
 import argparse
 import json
