@@ -1,11 +1,17 @@
 // Small shared pieces of the benchmarks: the error they fail with, the statistics they report,
-// their argument checks and their CSV files.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+// their argument checks, their CSV files, the hpctrain runs they time and the PyTorch peers
+// they run beside them.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { stringify } from 'csv-stringify/sync';
 import { execa } from 'execa';
 import { assertPortFree, portFromJobId } from '../src/cluster/ports.js';
 import { PortInUseError } from '../src/errors.js';
+import { readStepCsv, type StepRecord } from '../src/metrics/csv.js';
+import type { RunSummary } from '../src/metrics/summary.js';
+import type { Recipe } from '../src/train/recipe.js';
 
 /** A benchmark run that did not produce trustworthy figures; the message says what came back. */
 export class BenchError extends Error {
@@ -21,6 +27,11 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The 1, 5 and 15 minute load averages, "1.02,0.80,0.51": how busy the machine was around the figures. */
+export function loadAverage(): string {
+  return loadavg().map((l) => l.toFixed(2)).join(',');
 }
 
 /** Wall-clock milliseconds that compare across processes on one machine, at sub-millisecond resolution. */
@@ -71,6 +82,40 @@ export async function findFreePorts(label: string, count: number): Promise<numbe
   throw new BenchError(`found no ${count} free ports for ${label} in 32 tries`);
 }
 
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+
+/** A run of hpctrain train that exited with an error; `output` is all it printed. */
+export class HpctrainRunError extends BenchError {
+  constructor(message: string, readonly output: string) {
+    super(message);
+  }
+}
+
+/** What an hpctrain train run left in its run directory: summary.json (with the recipe) and metrics.csv. */
+export interface HpctrainRun {
+  summary: RunSummary & { recipe: Recipe };
+  records: StepRecord[];
+  output: string;
+}
+
+/**
+ * Runs `hpctrain train ...train` on `ranks` ranks of this machine (from 2 on, through the local
+ * launcher) in a fresh run directory, read and removed when it ends; `what` names it in errors.
+ */
+export async function runHpctrain(ranks: number, train: readonly string[], what: string): Promise<HpctrainRun> {
+  const runDir = mkdtempSync(join(tmpdir(), 'hpctrain-bench-run-'));
+  try {
+    const args = ['train', ...train, '--run-dir', runDir];
+    const result = await execa(process.execPath, [CLI, ...(ranks > 1 ? ['launch', '-n', String(ranks), '--', ...args] : args)], { reject: false, all: true, stdin: 'ignore' });
+    const output = String(result.all ?? '');
+    if (result.exitCode !== 0) throw new HpctrainRunError(`hpctrain (${what}) exited ${result.exitCode ?? result.signal}:\n${tail(output)}`, output);
+    const summary = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8')) as HpctrainRun['summary'];
+    return { summary, records: readStepCsv(join(runDir, 'metrics.csv')), output };
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
 /** Debian's Python, which the PyTorch peers run on. */
 export const PEER_PYTHON = '/usr/bin/python3';
 
@@ -80,4 +125,35 @@ export async function whyNoPythonPeer(modules: string): Promise<string | undefin
   if (!python.failed) return undefined;
   const last = String(python.stderr ?? '').trim().split('\n').pop();
   return `${PEER_PYTHON} -c 'import ${modules}' failed: ${last || python.shortMessage}`;
+}
+
+/**
+ * Runs a PyTorch peer, `args` being its script and flags, with `threads` threads for OpenMP and
+ * MKL (which read them as they load) and `env` besides, and returns its report: the last JSON
+ * line of its stdout.
+ */
+export async function runTorchPeer(args: readonly string[], threads: number, what: string, extraEnv: Record<string, string> = {}): Promise<unknown> {
+  const env = { OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), ...extraEnv };
+  const result = await execa(PEER_PYTHON, args, { reject: false, all: true, stdin: 'ignore', env });
+  const line = String(result.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (result.exitCode !== 0 || !line) throw new BenchError(`the PyTorch peer (${what}) exited ${result.exitCode ?? result.signal}:\n${tail(result.all)}`);
+  return JSON.parse(line);
+}
+
+/** A recipe as the flags of bench/peers/torch_learn.py's add_recipe_arguments, value by value, for `steps` steps. */
+export function torchRecipeArgs(recipe: Recipe, steps: number): string[] {
+  const o = recipe.optimizer;
+  const s = recipe.schedule;
+  return ['--steps', String(steps), '--optimizer', o.name, '--momentum', String(o.momentum), o.nesterov ? '--nesterov' : '--no-nesterov', '--rho', String(o.rho),
+    '--beta1', String(o.beta1), '--beta2', String(o.beta2), '--epsilon', String(o.epsilon), '--weight-decay', String(o.weightDecay),
+    '--learning-rate', String(s.peakRate), '--warmup-steps', String(s.warmupSteps), '--schedule', s.kind, '--decay-rate', String(s.decayRate),
+    '--decay-epochs', String(s.decayEpochs), '--clip-norm', String(recipe.clipNorm), '--label-smoothing', String(recipe.labelSmoothing), '--ema-decay', String(recipe.emaDecay)];
+}
+
+/** A benchmark's entry point: its exit status, or a BenchError's message (any other error's stack) and status 1. */
+export function runBench(main: (argv: string[]) => Promise<number>): void {
+  main(process.argv.slice(2)).then((code) => process.exit(code), (error: unknown) => {
+    process.stderr.write(`${error instanceof BenchError ? `error: ${error.message}` : String((error as Error).stack ?? error)}\n`);
+    process.exit(1);
+  });
 }

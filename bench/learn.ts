@@ -4,17 +4,15 @@
 // (bench/peers/torch_learn.py, one process), with the same effective recipe (read back from
 // hpctrain's summary.json), global batch, steps, image size and seed, one after the other.
 // One line per run and per target, and a CSV.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import minimist from 'minimist';
 import { writeShapesDataset } from '../src/data/shapes.js';
 import type { Recipe } from '../src/train/recipe.js';
-import { BenchError, parseCount, PEER_PYTHON, rejectUnknown, tail, whyNoPythonPeer, writeCsv } from './figures.js';
+import { BenchError, type HpctrainRun, parseCount, PEER_PYTHON, rejectUnknown, runBench, runHpctrain, runTorchPeer, tail, torchRecipeArgs, whyNoPythonPeer, writeCsv } from './figures.js';
 
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const PEER = fileURLToPath(new URL('../../bench/peers/torch_learn.py', import.meta.url));
 const DEFAULT_CSV = fileURLToPath(new URL('../../bench/results/learn.csv', import.meta.url));
 const RECIPES = ['default', 'inception-paper'];
@@ -121,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
     if (noPeer) console.log(`learn impl=torch skipped: ${noPeer}`);
     const runs: Run[] = [];
     for (const recipe of recipes) {
-      const { run, effective } = await runHpctrain(recipe, settings);
+      const { run, effective } = await runHpctrainRecipe(recipe, settings);
       runs.push(run);
       printRun(run);
       const peer = noPeer ? undefined : await runTorch(recipe, effective, settings, globalBatch);
@@ -155,36 +153,23 @@ function printRun(run: Run): void {
     `steps=${run.steps} loss=${run.firstLoss.toFixed(3)}->${run.lastLoss.toFixed(3)} seconds=${run.seconds.toFixed(0)}`);
 }
 
-interface HpctrainSummary {
-  steps: number;
-  seconds: number;
-  imagesPerSecond: number;
-  firstLoss: number;
-  lastLoss: number;
-  recipe: Recipe;
-  eval?: { trained?: { top1: number; top5: number }; ema?: { top1: number; top5: number } };
-}
+/** summary.json of a run that evaluated. */
+type EvaluatedSummary = HpctrainRun['summary'] & { eval?: { trained?: { top1: number; top5: number }; ema?: { top1: number; top5: number } } };
 
-async function runHpctrain(recipe: string, s: Settings): Promise<{ run: Run; effective: Recipe }> {
-  const runDir = mkdtempSync(join(tmpdir(), 'hpctrain-bench-learn-run-'));
-  try {
-    const train = ['train', '--data', s.data, '--recipe', recipe, '--image-size', String(s.imageSize), '--batch-size', String(s.batchSize), '--steps', String(s.steps),
-      '--seed', String(s.seed), '--eval-every', '0', '--checkpoint-minutes', '0', '--log-every', '10', '--run-dir', runDir];
-    const result = await execa(process.execPath, [CLI, ...(s.ranks > 1 ? ['launch', '-n', String(s.ranks), '--', ...train] : train)], { reject: false, all: true });
-    if (result.exitCode !== 0) throw new BenchError(`hpctrain (${recipe}) exited ${result.exitCode}:\n${tail(result.all)}`);
-    const summary = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8')) as HpctrainSummary;
-    const trained = summary.eval?.trained;
-    if (!trained) throw new BenchError(`hpctrain (${recipe}) evaluated nothing; its summary has no eval:\n${tail(result.all)}`);
-    return {
-      effective: summary.recipe,
-      run: {
-        impl: 'hpctrain', recipe, top1: trained.top1, top5: trained.top5, top1Ema: summary.eval?.ema?.top1, top5Ema: summary.eval?.ema?.top5,
-        imagesPerSecond: summary.imagesPerSecond, steps: summary.steps, firstLoss: summary.firstLoss, lastLoss: summary.lastLoss, seconds: summary.seconds,
-      },
-    };
-  } finally {
-    rmSync(runDir, { recursive: true, force: true });
-  }
+async function runHpctrainRecipe(recipe: string, s: Settings): Promise<{ run: Run; effective: Recipe }> {
+  const train = ['--data', s.data, '--recipe', recipe, '--image-size', String(s.imageSize), '--batch-size', String(s.batchSize), '--steps', String(s.steps),
+    '--seed', String(s.seed), '--eval-every', '0', '--checkpoint-minutes', '0', '--log-every', '10'];
+  const { summary, output } = await runHpctrain(s.ranks, train, recipe);
+  const evaluation = (summary as EvaluatedSummary).eval;
+  const trained = evaluation?.trained;
+  if (!trained) throw new BenchError(`hpctrain (${recipe}) evaluated nothing; its summary has no eval:\n${tail(output)}`);
+  return {
+    effective: summary.recipe,
+    run: {
+      impl: 'hpctrain', recipe, top1: trained.top1, top5: trained.top5, top1Ema: evaluation?.ema?.top1, top5Ema: evaluation?.ema?.top5,
+      imagesPerSecond: summary.imagesPerSecond, steps: summary.steps, firstLoss: summary.firstLoss, lastLoss: summary.lastLoss, seconds: summary.seconds,
+    },
+  };
 }
 
 interface TorchResult {
@@ -201,19 +186,9 @@ interface TorchResult {
 
 /** The PyTorch peer with hpctrain's effective recipe, value by value. */
 async function runTorch(recipe: string, r: Recipe, s: Settings, globalBatch: number): Promise<Run> {
-  const o = r.optimizer;
-  const sch = r.schedule;
-  const args = [PEER, '--data', s.data, '--image-size', String(s.imageSize), '--batch-size', String(globalBatch), '--steps', String(s.steps), '--seed', String(s.seed),
-    '--threads', String(s.threads), '--optimizer', o.name, '--momentum', String(o.momentum), o.nesterov ? '--nesterov' : '--no-nesterov', '--rho', String(o.rho),
-    '--beta1', String(o.beta1), '--beta2', String(o.beta2), '--epsilon', String(o.epsilon), '--weight-decay', String(o.weightDecay),
-    '--learning-rate', String(sch.peakRate), '--warmup-steps', String(sch.warmupSteps), '--schedule', sch.kind, '--decay-rate', String(sch.decayRate),
-    '--decay-epochs', String(sch.decayEpochs), '--clip-norm', String(r.clipNorm), '--label-smoothing', String(r.labelSmoothing), '--ema-decay', String(r.emaDecay),
-    '--log-every', '10'];
-  const threads = String(s.threads);
-  const result = await execa(PEER_PYTHON, args, { reject: false, all: true, env: { OMP_NUM_THREADS: threads, MKL_NUM_THREADS: threads } });
-  const line = String(result.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  if (result.exitCode !== 0 || !line) throw new BenchError(`the PyTorch peer (${recipe}) exited ${result.exitCode}:\n${tail(result.all)}`);
-  const t = JSON.parse(line) as TorchResult;
+  const args = [PEER, '--data', s.data, '--image-size', String(s.imageSize), '--batch-size', String(globalBatch), '--seed', String(s.seed),
+    '--threads', String(s.threads), ...torchRecipeArgs(r, s.steps), '--log-every', '10'];
+  const t = await runTorchPeer(args, s.threads, recipe) as TorchResult;
   return {
     impl: 'torch', recipe, top1: t.top1, top5: t.top5, top1Ema: t.top1_ema, top5Ema: t.top5_ema, imagesPerSecond: t.img_per_s, steps: t.steps,
     firstLoss: t.first_loss, lastLoss: t.last_loss, seconds: t.seconds,
@@ -230,7 +205,4 @@ async function countImages(dir: string): Promise<{ classes: number; train: numbe
   return { classes: dataset.numClasses, train: dataset.examples.count };
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code), (error: unknown) => {
-  process.stderr.write(`${error instanceof BenchError ? `error: ${error.message}` : String((error as Error).stack ?? error)}\n`);
-  process.exit(1);
-});
+runBench(main);

@@ -2,13 +2,13 @@
 // backward, update; random data, 1000 classes) for each backend, image size and batch, each
 // configuration in a fresh process (bench/step-worker.ts), beside PyTorch on one thread doing the
 // same step. One line per figure, and a CSV.
-import { cpus, loadavg } from 'node:os';
+import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type Result } from 'execa';
 import minimist from 'minimist';
 import { BACKEND_NAMES, type BackendName } from '../src/backend/select.js';
-import { BenchError, median, PEER_PYTHON, whyNoPythonPeer, parseCount, parseList, rejectUnknown, tail, writeCsv as writeCsvFile } from './figures.js';
+import { BenchError, loadAverage, median, PEER_PYTHON, whyNoPythonPeer, parseCount, parseList, rejectUnknown, tail, writeCsv as writeCsvFile } from './figures.js';
 import type { StepConfig, StepReport } from './step-worker.js';
 
 const DEFAULT_CSV = fileURLToPath(new URL('../../bench/results/step.csv', import.meta.url));
@@ -247,10 +247,6 @@ function compare(peer: Row, rows: Row[], substitutes: Map<string, number>): stri
 
 function imgPerS(row: Row): number {
   return (row.batch * 1000) / row.stepMs;
-}
-
-function loadAverage(): string {
-  return loadavg().map((l) => l.toFixed(2)).join(',');
 }
 
 function writeCsv(path: string, rows: Row[]): void {

@@ -2,15 +2,11 @@
 // launcher (synthetic data), with each strategy, reading each run's summary.json: throughput
 // after the first step, the share of time in the exchange, and the scaling efficiency (the
 // throughput over the workers' count times one worker's). One line per figure, and a CSV.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import minimist from 'minimist';
-import { BenchError, parseCount, parseList, rejectUnknown, tail, writeCsv } from './figures.js';
+import { BenchError, parseCount, parseList, rejectUnknown, runBench, runHpctrain, writeCsv } from './figures.js';
 
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const DEFAULT_CSV = fileURLToPath(new URL('../../bench/results/train.csv', import.meta.url));
 
 const HELP = `Usage: npm run bench:train -- [options]
@@ -79,21 +75,10 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function runTraining(n: number, strategy: string, imageSize: number, batchSize: number, steps: number): Promise<{ imagesPerSecond: number; commShare: number }> {
-  const runDir = mkdtempSync(join(tmpdir(), 'hpctrain-bench-train-'));
-  try {
-    const train = ['train', '--data', 'synthetic', '--image-size', String(imageSize), '--batch-size', String(batchSize), '--steps', String(steps),
-      '--warmup-epochs', '0', '--eval-batches', '0', '--ema-decay', '0', '--checkpoint-minutes', '0', '--run-dir', runDir,
-      ...(strategy === 'ps' ? ['--strategy', 'ps', '--num-ps', '1'] : [])];
-    const result = await execa(process.execPath, [CLI, ...(n > 1 ? ['launch', '-n', String(n), '--', ...train] : train)], { reject: false, all: true });
-    if (result.exitCode !== 0) throw new BenchError(`${strategy} on ${n} rank(s) exited ${result.exitCode}:\n${tail(result.all)}`);
-    const summary = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8')) as { imagesPerSecond: number; commShare: number };
-    return summary;
-  } finally {
-    rmSync(runDir, { recursive: true, force: true });
-  }
+  const train = ['--data', 'synthetic', '--image-size', String(imageSize), '--batch-size', String(batchSize), '--steps', String(steps),
+    '--warmup-epochs', '0', '--eval-batches', '0', '--ema-decay', '0', '--checkpoint-minutes', '0',
+    ...(strategy === 'ps' ? ['--strategy', 'ps', '--num-ps', '1'] : [])];
+  return (await runHpctrain(n, train, `${strategy} on ${n} rank(s)`)).summary;
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code), (error: unknown) => {
-  process.stderr.write(`${error instanceof BenchError ? `error: ${error.message}` : String((error as Error).stack ?? error)}\n`);
-  process.exit(1);
-});
+runBench(main);

@@ -297,6 +297,49 @@ class MovingAverage:
         return averaged
 
 
+class RecipeStep:
+    """One training step of the recipe in args on model: the learning rate of step t, batch norm's
+    warm-up, the loss, L2 or decoupled decay, the gradients' norm (clipped to --clip-norm), the
+    update and the moving average; what hpctrain does in a step, so that a peer's step costs as much."""
+
+    def __init__(self, model, args, steps_per_epoch):
+        self.model, self.args, self.steps_per_epoch = model, args, steps_per_epoch
+        self.bn_modules = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        self.decayed, other = decayed_parameters(model)
+        self.params = self.decayed + other
+        self.optimizer = build_optimizer(args, self.decayed, other)
+        self.criterion = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+        self.average = MovingAverage(model, args.ema_decay) if args.ema_decay > 0 else None
+        self.coupled_l2 = args.weight_decay > 0 and args.optimizer != 'adamw'
+
+    def __call__(self, t, images, labels):
+        """Trains on one batch; returns the loss, the learning rate and the gradients' global norm."""
+        args = self.args
+        rate = learning_rate_at(t, args, self.steps_per_epoch)
+        for group in self.optimizer.param_groups:
+            group['lr'] = rate
+        if args.bn_warmup:
+            # hpctrain's warm-up of batch norm's moving averages (src/model/batch-norm.ts): TensorFlow's num_updates rule.
+            warmed = 1.0 - min(args.bn_momentum, (1 + t) / (10 + t))
+            for module in self.bn_modules:
+                module.momentum = warmed
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.criterion(self.model(images), labels)
+        loss.backward()
+        if self.coupled_l2:
+            with torch.no_grad():
+                for p in self.decayed:
+                    p.grad.add_(p, alpha=args.weight_decay)
+        if args.clip_norm > 0:
+            norm = float(torch.nn.utils.clip_grad_norm_(self.params, args.clip_norm))
+        else:
+            norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in self.params])))
+        self.optimizer.step()
+        if self.average:
+            self.average.update(self.model, t)
+        return float(loss), rate, norm
+
+
 @torch.no_grad()
 def evaluate(model, paths, labels, size, batch_size):
     was_training = model.training
@@ -314,14 +357,9 @@ def evaluate(model, paths, labels, size, batch_size):
 
 # ---- the run ------------------------------------------------------------------------------------
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--data', required=True, help='directory with train/<class>/*.JPEG and validation/<class>/*.JPEG')
-    p.add_argument('--image-size', type=int, default=75)
-    p.add_argument('--batch-size', type=int, default=32, help='global batch (one process here)')
+def add_recipe_arguments(p):
+    """The recipe's flags, which bench/figures.ts's torchRecipeArgs passes from hpctrain's summary.json."""
     p.add_argument('--steps', type=int, required=True, help='training steps T')
-    p.add_argument('--seed', type=int, default=1, help='weights, epoch order and crops (as hpctrain --seed)')
-    p.add_argument('--threads', type=int, default=2)
     p.add_argument('--optimizer', choices=['rmsprop', 'adam', 'adamw', 'momentum'], default='rmsprop')
     p.add_argument('--momentum', type=float, default=0.9, help='rmsprop and momentum')
     p.add_argument('--nesterov', action=argparse.BooleanOptionalAction, default=False, help='momentum: Nesterov')
@@ -341,19 +379,36 @@ def parse_args(argv):
     p.add_argument('--bn-momentum', type=float, default=0.99, help='Keras\'s batch-norm momentum, as hpctrain\'s')
     p.add_argument('--bn-warmup', action=argparse.BooleanOptionalAction, default=True,
                    help='batch norm\'s moving averages move by 1 - min(--bn-momentum, (1+t)/(10+t)) at step t, as hpctrain\'s')
-    p.add_argument('--eval-every-steps', type=int, default=0, help='also evaluate the trained weights every K steps')
-    p.add_argument('--log-every', type=int, default=10)
-    args = p.parse_args(argv)
-    if args.image_size < MIN_SIZE:
-        p.error(f'--image-size {args.image_size}: torchvision\'s Inception-V3 needs at least {MIN_SIZE}')
-    if args.batch_size < 1 or args.steps < 1 or args.threads < 1 or args.log_every < 1:
-        p.error('--batch-size, --steps, --threads and --log-every must be at least 1')
+
+
+def check_recipe_arguments(p, args):
+    """Refuses a recipe that cannot run, and fills in the optimizer's epsilon."""
+    if args.steps < 1:
+        p.error('--steps must be at least 1')
     if not 0 <= args.warmup_steps <= args.steps:
         p.error(f'--warmup-steps {args.warmup_steps} is not in 0..{args.steps}')
     if args.schedule == 'cosine' and args.warmup_steps == args.steps:
         p.error('--schedule cosine needs steps after the warm-up')
     if args.epsilon is None:
         args.epsilon = 1.0 if args.optimizer == 'rmsprop' else 1e-8
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--data', required=True, help='directory with train/<class>/*.JPEG and validation/<class>/*.JPEG')
+    p.add_argument('--image-size', type=int, default=75)
+    p.add_argument('--batch-size', type=int, default=32, help='global batch (one process here)')
+    p.add_argument('--seed', type=int, default=1, help='weights, epoch order and crops (as hpctrain --seed)')
+    p.add_argument('--threads', type=int, default=2)
+    add_recipe_arguments(p)
+    p.add_argument('--eval-every-steps', type=int, default=0, help='also evaluate the trained weights every K steps')
+    p.add_argument('--log-every', type=int, default=10)
+    args = p.parse_args(argv)
+    if args.image_size < MIN_SIZE:
+        p.error(f'--image-size {args.image_size}: torchvision\'s Inception-V3 needs at least {MIN_SIZE}')
+    if args.batch_size < 1 or args.threads < 1 or args.log_every < 1:
+        p.error('--batch-size, --threads and --log-every must be at least 1')
+    check_recipe_arguments(p, args)
     return args
 
 
@@ -374,12 +429,7 @@ def main(argv=None):
         sys.exit(f'torch_learn: {len(train_paths)} training images make no full batch of {args.batch_size}')
 
     model = build_model(len(classes), args.bn_momentum).train()
-    bn_modules = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    decayed, other = decayed_parameters(model)
-    optimizer = build_optimizer(args, decayed, other)
-    criterion = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    average = MovingAverage(model, args.ema_decay) if args.ema_decay > 0 else None
-    coupled_l2 = args.weight_decay > 0 and args.optimizer != 'adamw'
+    train_step = RecipeStep(model, args, steps_per_epoch)
 
     losses, step_seconds, evaluations = [], [], []
     eval_seconds = 0.0
@@ -391,30 +441,8 @@ def main(argv=None):
             order, order_epoch = epoch_order(len(train_paths), args.seed, epoch), epoch
         indices = order[position * args.batch_size:(position + 1) * args.batch_size]
         images, labels = batch_of(train_paths, train_labels, indices, args.image_size, lambda i: train_plan(args.seed, epoch, i))
-        rate = learning_rate_at(t, args, steps_per_epoch)
-        for group in optimizer.param_groups:
-            group['lr'] = rate
-        if args.bn_warmup:
-            # hpctrain's warm-up of batch norm's moving averages (src/model/batch-norm.ts): TensorFlow's num_updates rule.
-            warmed = 1.0 - min(args.bn_momentum, (1 + t) / (10 + t))
-            for module in bn_modules:
-                module.momentum = warmed
-        optimizer.zero_grad(set_to_none=True)
-        loss = criterion(model(images), labels)
-        loss.backward()
-        if coupled_l2:
-            with torch.no_grad():
-                for p in decayed:
-                    p.grad.add_(p, alpha=args.weight_decay)
-        params = decayed + other
-        if args.clip_norm > 0:
-            norm = float(torch.nn.utils.clip_grad_norm_(params, args.clip_norm))
-        else:
-            norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params])))
-        optimizer.step()
-        if average:
-            average.update(model, t)
-        losses.append(float(loss))
+        loss, rate, norm = train_step(t, images, labels)
+        losses.append(loss)
         step_seconds.append(time.perf_counter() - step_started)
         if (t + 1) % args.log_every == 0 or t == 0 or t + 1 == args.steps:
             log({'step': t + 1, 'epoch': round((t + 1) / steps_per_epoch, 3), 'loss': losses[-1], 'lr': rate,
@@ -429,9 +457,9 @@ def main(argv=None):
     eval_started = time.perf_counter()
     top1, top5 = evaluate(model, val_paths, val_labels, args.image_size, args.batch_size)
     result = {'top1': top1, 'top5': top5}
-    if average:
+    if train_step.average:
         result['top1_ema'], result['top5_ema'] = evaluate(
-            average.model_with_average(model), val_paths, val_labels, args.image_size, args.batch_size)
+            train_step.average.model_with_average(model), val_paths, val_labels, args.image_size, args.batch_size)
     eval_seconds += time.perf_counter() - eval_started
     timed = step_seconds[1:]
     print(json.dumps({
