@@ -69,12 +69,15 @@ export function readParameters(model: tfl.LayersModel, layout: ParameterLayout, 
 
 /** Every variable <- its part of `from`. */
 export function writeParameters(model: tfl.LayersModel, layout: ParameterLayout, from: Float32Array): void {
+  // wasm copies a new tensor's values into its heap at once; cpu and tfjs-node would keep a view of
+  // `from`, which changes every step, so they get a copy.
+  const copy = tf.getBackend() !== 'wasm';
   for (const [i, weight] of modelWeights(model).entries()) {
     const entry = layout.entries[i]!;
-    // A copy: the cpu backend would otherwise keep a view of `from`, which changes every step. And
-    // a new tensor, not a write into the variable's storage: wasm's convolutions keep XNNPACK's
+    // A new tensor, not a write into the variable's storage: wasm's convolutions keep XNNPACK's
     // packed copy of a filter, made the first time that tensor is used, and would not see it.
-    const value = tf.tensor(from.slice(entry.offset, entry.offset + entry.length), entry.shape);
+    const values = copy ? from.slice(entry.offset, entry.offset + entry.length) : from.subarray(entry.offset, entry.offset + entry.length);
+    const value = tf.tensor(values, entry.shape);
     weight.write(value);
     value.dispose();
   }
