@@ -47,13 +47,19 @@ def build_model():
     return model.train()
 
 
-def time_steps(size, batch, warmup, steps, seed):
+def step_setup(size, batch, seed):
+    """The model, the paper's RMSProp, the loss and one synthetic batch, as hpctrain's step benchmark has them."""
     torch.manual_seed(seed)
     model = build_model()
     optimizer = torch.optim.RMSprop(model.parameters(), lr=0.045 * batch / 1600, alpha=0.9, momentum=0.9, eps=1.0)
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
     images = torch.rand(batch, 3, size, size) * 2 - 1
     labels = torch.randint(0, NUM_CLASSES, (batch,))
+    return model, optimizer, criterion, images, labels
+
+
+def time_steps(size, batch, warmup, steps, seed):
+    model, optimizer, criterion, images, labels = step_setup(size, batch, seed)
     times_ms = []
     loss = float('nan')
     for step in range(warmup + steps):

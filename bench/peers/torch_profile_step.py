@@ -21,18 +21,13 @@ import torch  # noqa: E402
 from torch.autograd import profiler  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_inception_step import NUM_CLASSES, build_model, parse_list  # noqa: E402
+from torch_inception_step import parse_list, step_setup  # noqa: E402
 
 PHASES = ('forward', 'backward', 'update')
 
 
 def profile_size(size, batch, warmup, steps, profiled_steps, seed):
-    torch.manual_seed(seed)
-    model = build_model()
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=0.045 * batch / 1600, alpha=0.9, momentum=0.9, eps=1.0)
-    criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
-    images = torch.rand(batch, 3, size, size) * 2 - 1
-    labels = torch.randint(0, NUM_CLASSES, (batch,))
+    model, optimizer, criterion, images, labels = step_setup(size, batch, seed)
 
     def step():
         optimizer.zero_grad(set_to_none=True)

@@ -1,7 +1,8 @@
 // Kernels written as compositions of other wasm kernels and loops over the heap: KernelScope runs
 // the wasm kernels they call by name and frees every intermediate but the result.
 import type * as tf from '@tensorflow/tfjs-core';
-import type { NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import * as tfc from '@tensorflow/tfjs-core';
+import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { runBackendKernel, type TensorMemory, tensorMemory } from './tensor-memory.js';
 
 /** Runs wasm kernels by name and remembers their outputs, to free all but the result at the end. */
@@ -69,4 +70,19 @@ export class KernelScope {
     for (const info of this.made) if (info !== result) this.backend.disposeData(info.dataId);
     return result;
   }
+}
+
+/**
+ * Puts `replacement` in place of the wasm backend's own `kernelName` and returns the package's
+ * kernel, which the replacement calls for the cases it leaves alone; undefined when the
+ * replacement is already in place (registration is idempotent).
+ */
+export function replaceWasmKernel(kernelName: string, replacement: KernelConfig['kernelFunc']): KernelConfig['kernelFunc'] | undefined {
+  const current = tfc.getKernel(kernelName, 'wasm');
+  if (!current) throw new Error(`the wasm backend has no ${kernelName} kernel to build on; is @tensorflow/tfjs-backend-wasm imported?`);
+  if (current.kernelFunc === replacement) return undefined;
+  tfc.unregisterKernel(kernelName, 'wasm');
+  // The package's setup binds its wasm function when the backend starts, which may be after this.
+  tfc.registerKernel({ ...current, kernelFunc: replacement });
+  return current.kernelFunc;
 }

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { columnConv2D } from './conv-columns.js';
 import { tapTrim, trimmedInfo } from './conv-taps.js';
-import { KernelScope } from './kernel-scope.js';
+import { KernelScope, replaceWasmKernel } from './kernel-scope.js';
 
 let packagedConv2D: KernelConfig['kernelFunc'] | undefined;
 
@@ -43,11 +43,5 @@ function conv2D(args: { inputs: NamedTensorInfoMap; backend: tf.KernelBackend; a
 
 /** Registers (or replaces) wasm's Conv2D with the above, which calls the package's. Idempotent. */
 export function registerWasmConv2D(): void {
-  const current = tf.getKernel(tf.Conv2D, 'wasm');
-  if (!current) throw new Error('the wasm backend has no Conv2D kernel to build on; is @tensorflow/tfjs-backend-wasm imported?');
-  if (current.kernelFunc === (conv2D as unknown as KernelConfig['kernelFunc'])) return;
-  packagedConv2D = current.kernelFunc;
-  tf.unregisterKernel(tf.Conv2D, 'wasm');
-  // The package's setup binds its wasm function when the backend starts, which may be after this.
-  tf.registerKernel({ ...current, kernelFunc: conv2D as unknown as KernelConfig['kernelFunc'] });
+  packagedConv2D = replaceWasmKernel(tf.Conv2D, conv2D as unknown as KernelConfig['kernelFunc']) ?? packagedConv2D;
 }

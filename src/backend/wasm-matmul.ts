@@ -7,7 +7,7 @@
 // and the plain product runs on XNNPACK.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { KernelScope } from './kernel-scope.js';
+import { KernelScope, replaceWasmKernel } from './kernel-scope.js';
 
 interface KernelArgs {
   inputs: NamedTensorInfoMap;
@@ -63,11 +63,5 @@ function batchMatMul(args: KernelArgs): TensorInfo {
 
 /** Registers (or replaces) wasm's BatchMatMul with the above, which calls the package's for plain products. Idempotent. */
 export function registerWasmMatMulKernel(): void {
-  const current = tf.getKernel(tf.BatchMatMul, 'wasm');
-  if (!current) throw new Error('the wasm backend has no BatchMatMul kernel to build on; is @tensorflow/tfjs-backend-wasm imported?');
-  if (current.kernelFunc === (batchMatMul as unknown as KernelConfig['kernelFunc'])) return;
-  packagedBatchMatMul = current.kernelFunc;
-  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
-  // The package's setup binds its wasm function when the backend starts, which may be after this.
-  tf.registerKernel({ ...current, kernelFunc: batchMatMul as unknown as KernelConfig['kernelFunc'] });
+  packagedBatchMatMul = replaceWasmKernel(tf.BatchMatMul, batchMatMul as unknown as KernelConfig['kernelFunc']) ?? packagedBatchMatMul;
 }

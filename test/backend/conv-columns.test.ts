@@ -9,7 +9,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { columnFilterGradient } from '../../src/backend/conv-columns.js';
 import { KernelScope } from '../../src/backend/kernel-scope.js';
-import { randomFloats, seededRandom } from '../helpers/random.js';
+import { randomFloats, seededRandom, relativeError } from '../helpers/random.js';
 
 interface Case {
   x: [number, number, number, number];
@@ -26,15 +26,6 @@ const CASES: Case[] = [
   { x: [2, 6, 6, 7], filter: [1, 1, 7, 3], strides: [2, 2], pad: 'same' },
 ];
 
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / Math.max(scale, 1e-12);
-}
 
 describe('filter gradient as a GEMM over columns', () => {
   after(async () => {

@@ -11,7 +11,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { prefersTransposedColumns } from '../../src/backend/conv-columns.js';
 import { tapTrim } from '../../src/backend/conv-taps.js';
 import { registerWasmGradKernels } from '../../src/backend/wasm-grad-kernels.js';
-import { randomFloats, seededRandom } from '../helpers/random.js';
+import { randomFloats, seededRandom, relativeError } from '../helpers/random.js';
 
 interface Case {
   n: number; h: number; w: number; ci: number; co: number; kh: number; kw: number; stride: number; pad: 'valid' | 'same';
@@ -49,16 +49,6 @@ async function gradients(backend: string, c: Case, xs: Float32Array, ws: Float32
   return result;
 }
 
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  assert.equal(actual.length, expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / Math.max(scale, 1e-12);
-}
 
 describe('wasm convolution gradient kernels', function () {
   this.timeout(120_000);

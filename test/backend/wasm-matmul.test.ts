@@ -7,18 +7,8 @@ import '../../src/backend/tf.js';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmMatMulKernel } from '../../src/backend/wasm-matmul.js';
-import { randomFloats, seededRandom } from '../helpers/random.js';
+import { randomFloats, seededRandom, relativeError } from '../helpers/random.js';
 
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  assert.equal(actual.length, expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / Math.max(scale, 1e-12);
-}
 
 async function on<T>(backend: string, body: () => T): Promise<T> {
   await tf.setBackend(backend);

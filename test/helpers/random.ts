@@ -11,3 +11,15 @@ export function seededRandom(seed: number): () => number {
 export function randomFloats(random: () => number, length: number): Float32Array {
   return Float32Array.from({ length }, () => random() * 2 - 1);
 }
+
+/** max |actual - expected| over max |expected|: how far a kernel's output is from a reference's. */
+export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  if (actual.length !== expected.length) throw new Error(`${actual.length} values against ${expected.length}`);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
+    scale = Math.max(scale, Math.abs(expected[i]!));
+  }
+  return diff / Math.max(scale, 1e-12);
+}
