@@ -73,7 +73,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'compute-threads', type: 'integer', env: 'HPCTRAIN_COMPUTE_THREADS', min: 1, max: 1024, valueName: 'N',
     defaultText: "the rank's cores (affinity, cgroup quota, SLURM_CPUS_PER_TASK, shared by the ranks of a node), less the decode threads from 8 cores on",
     describe: 'wasm: N threads in the rank, each with a replica of the model and a slice of its batch (batch norm over the whole batch, gradients added in memory); ' +
-      'the same numbers as one thread. tfjs-node: its intra-op threads come from the same core count' },
+      'a step the same as one thread\'s to float rounding. tfjs-node: its intra-op threads come from the same core count' },
   { name: 'threads', type: 'integer', env: 'HPCTRAIN_DECODE_THREADS', min: 1, max: 256, valueName: 'N',
     defaultText: "ceil(the rank's cores / 8)", describe: 'image decoding threads' },
   { name: 'prefetch', type: 'integer', default: 2, min: 0, max: 64, valueName: 'N', describe: 'batches decoded ahead of the step' },
