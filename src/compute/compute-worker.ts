@@ -52,6 +52,10 @@ function attach(shared: SharedBuffers): void {
   if (index === 0) replica.read(attached.weights);
 }
 
+function view(vector: SharedVector): Float32Array {
+  return new Float32Array(vector.buffer, vector.byteOffset, vector.length);
+}
+
 function sliceOf(request: { offsets: number[]; sizes: number[]; imageSize: number }) {
   const { images, labels } = attached!;
   const offset = request.offsets[index]!;
@@ -69,7 +73,7 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
     return { type: 'done' };
   }
   const shared = attached!;
-  if ('reload' in request && request.reload) replica.write(shared.weights);
+  if ('reload' in request && request.reload) replica.write(view(request.reload));
   switch (request.type) {
     case 'step': {
       const batch = sliceOf(request);
@@ -87,7 +91,6 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
     case 'digest':
       return { type: 'done', digest: replica.digest() };
     case 'update': {
-      const view = (vector: SharedVector) => new Float32Array(vector.buffer, vector.byteOffset, vector.length);
       const gradients = view(request.gradients);
       const { start, end } = pieceOf(gradients.length, index, parties);
       const state = Object.fromEntries(Object.entries(request.state).map(([slot, vector]) => [slot, view(vector)]));

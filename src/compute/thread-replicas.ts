@@ -51,7 +51,8 @@ export class ThreadReplicas implements ComputeReplicas {
   private readonly output: Float32Array;
   private readonly images: Float32Array;
   private readonly labels: Int32Array;
-  private reload = false;
+  /** What the replicas load before their next request: none, or a vector in shared memory. */
+  private reload: SharedVector | undefined;
   private pending: Pending | undefined;
   private failure: Error | undefined;
   private closed = false;
@@ -111,12 +112,9 @@ export class ThreadReplicas implements ComputeReplicas {
 
   /** The threads update a piece of the vector each, when its vectors are in shared memory (allocate()'s); else this thread does. */
   async update(job: UpdateJob): Promise<void> {
-    const shared = (vector: Float32Array): SharedVector | undefined => (vector.buffer instanceof SharedArrayBuffer
-      ? { buffer: vector.buffer, byteOffset: vector.byteOffset, length: vector.length }
-      : undefined);
-    const params = shared(job.params);
-    const gradients = shared(job.gradients);
-    const state = Object.entries(job.state).map(([slot, vector]) => [slot, shared(vector)] as const);
+    const params = sharedVector(job.params);
+    const gradients = sharedVector(job.gradients);
+    const state = Object.entries(job.state).map(([slot, vector]) => [slot, sharedVector(vector)] as const);
     if (!params || !gradients || state.some(([, vector]) => !vector)) return localUpdater.update(job);
     await this.request(() => ({
       type: 'update', optimizer: job.optimizer, args: job.args, decayRuns: [...job.decayRuns], params, gradients,
@@ -124,9 +122,10 @@ export class ThreadReplicas implements ComputeReplicas {
     }));
   }
 
+  /** The replicas load `from` itself when it is in shared memory (the loop's parameters, allocate()'s); else a copy of it. */
   setParameters(from: Float32Array): void {
-    if (from !== this.weights) this.weights.set(from);
-    this.reload = true;
+    if (!(from.buffer instanceof SharedArrayBuffer)) this.weights.set(from);
+    this.reload = sharedVector(from.buffer instanceof SharedArrayBuffer ? from : this.weights);
   }
 
   async gradients(batch: Batch, step: number): Promise<StepContribution> {
@@ -180,9 +179,9 @@ export class ThreadReplicas implements ComputeReplicas {
     return { ...splitBatch(batch.batchSize, this.threads), imageSize: batch.imageSize, reload: this.takeReload() };
   }
 
-  private takeReload(): boolean {
+  private takeReload(): SharedVector | undefined {
     const reload = this.reload;
-    this.reload = false;
+    this.reload = undefined;
     return reload;
   }
 
@@ -236,6 +235,11 @@ export class ThreadReplicas implements ComputeReplicas {
     new ThreadBarrier(this.shared.barrier, this.threads).abort();
     pending?.reject(error);
   }
+}
+
+/** A view of shared memory as the threads can take it in a message; undefined for an unshared vector. */
+function sharedVector(vector: Float32Array): SharedVector | undefined {
+  return vector.buffer instanceof SharedArrayBuffer ? { buffer: vector.buffer, byteOffset: vector.byteOffset, length: vector.length } : undefined;
 }
 
 /** Resolves with a starting thread's 'ready', or rejects if it fails or exits first. */

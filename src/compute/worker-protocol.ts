@@ -20,7 +20,7 @@ export interface SharedBuffers {
   /** Batch norm's per-channel sums (shared-sync.ts's SharedBatchSums), up to maxSumValues a call. */
   sums: SharedArrayBuffer;
   maxSumValues: number;
-  /** The parameters every replica loads (float32, the layout's total length). */
+  /** Where unshared parameters (a moving average's) are copied for the replicas to load (float32, the layout's total length). */
   weights: SharedArrayBuffer;
   /** The rank's contribution: thread 0 packs its gradients here and every slot is added to it. */
   output: SharedArrayBuffer;
@@ -43,15 +43,15 @@ interface Slice {
   offsets: number[];
   sizes: number[];
   imageSize: number;
-  /** Load the weights buffer into the replica first. */
-  reload: boolean;
+  /** Parameters to load into the replica first, if any. */
+  reload: SharedVector | undefined;
 }
 
 export type WorkerRequest =
   | { type: 'attach'; shared: SharedBuffers }
   | ({ type: 'step'; step: number; total: number } & Slice)
   | ({ type: 'eval' } & Slice)
-  | { type: 'digest'; reload: boolean }
+  | { type: 'digest'; reload: SharedVector | undefined }
   | { type: 'update'; optimizer: OptimizerConfig; args: UpdateArgs; decayRuns: Run[]; params: SharedVector; gradients: SharedVector; state: Record<string, SharedVector> }
   | { type: 'close' };
 
