@@ -7,6 +7,7 @@ import { COMMANDS } from './commands/index.js';
 import type { CommandContext } from './commands/types.js';
 import { HpcTrainError, OptionsError } from './errors.js';
 import { formatHelp, parseCommandArgs } from './options.js';
+import { LATCHED_SIGNALS, SignalLatch, signalNumber } from './signals.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -61,8 +62,16 @@ export async function main(argv: readonly string[], context: CommandContext): Pr
 // its first use; give it one per core so that more decode threads than 4 still scale.
 process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, cpus().length));
 
+// Before any command loads: a scheduler's early SIGUSR1 must neither be lost nor open Node's inspector.
+const signals = new SignalLatch(process, (signal) => {
+  process.stderr.write(`hpctrain: got ${signal}; exiting\n`);
+  process.exit(128 + signalNumber(signal));
+});
+signals.listen(LATCHED_SIGNALS);
+
 const context: CommandContext = {
   env: process.env,
+  signals,
   stdout: (text) => process.stdout.write(text),
   stdoutIsTerminal: process.stdout.isTTY === true,
   io: {

@@ -1,7 +1,8 @@
 // `hpctrain launch -n N -- COMMAND`: N ranks on this machine, as srun would start them on N nodes.
 // Output is prefixed with the rank; the first rank to fail stops the others, and its status is ours.
+// SIGTERM, SIGUSR1 and SIGUSR2 are passed on to every rank, as Slurm signals a job step's tasks; a
+// rank that exits with the requeue status (75: stopped with a checkpoint) is not a failure.
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +10,8 @@ import { execa, type ResultPromise } from 'execa';
 import { assertPortFree, portFromJobId, PORT_BLOCK } from '../cluster/ports.js';
 import { LaunchError, OptionsError, PortInUseError } from '../errors.js';
 import type { OptionValues } from '../options.js';
+import { signalNumber, type SignalName } from '../signals.js';
+import { REQUEUE_STATUS } from '../train/lifecycle.js';
 import type { Command, CommandContext } from './types.js';
 
 const CLI_PATH = fileURLToPath(new URL('../cli.js', import.meta.url));
@@ -20,7 +23,9 @@ export const launchCommand: Command = {
     summary:
       'Start N ranks of an hpctrain COMMAND on this machine with a fresh job secret (HPCTRAIN_SECRET),\n' +
       'a job id and a free port, prefix their output with the rank, and, when one rank fails, stop the\n' +
-      'others and exit with its status. Example: hpctrain launch -n 2 -- rendezvous --num-ps 1',
+      'others and exit with its status. SIGTERM, SIGUSR1 and SIGUSR2 go on to every rank (train stops\n' +
+      `on them with a checkpoint; then every rank, and launch, exit with status ${REQUEUE_STATUS}).\n` +
+      'Example: hpctrain launch -n 2 -- rendezvous --num-ps 1',
     options: [
       { name: 'nproc', alias: 'n', type: 'integer', env: 'HPCTRAIN_NPROC', default: 2, min: 1, max: PORT_BLOCK - 1, valueName: 'N',
         describe: 'number of ranks to start' },
@@ -64,42 +69,56 @@ export const launchCommand: Command = {
       prefixLines(subprocess.stdout, `[rank ${rank}] `, context.stdout);
       prefixLines(subprocess.stderr, `[rank ${rank}] `, context.io.stderr);
     });
-    return superviseRanks(ranks, context.io.stderr);
+    return superviseRanks(ranks, context);
   },
 };
 
-/** Wait for every rank; the first failure stops the rest. Returns the exit status for the launcher. */
-async function superviseRanks(ranks: ResultPromise[], stderr: (text: string) => void): Promise<number> {
+/** The signals passed on to the ranks as they are. */
+const FORWARDED: readonly SignalName[] = ['SIGTERM', 'SIGUSR1', 'SIGUSR2'];
+
+/**
+ * Wait for every rank; the first failure stops the rest. Returns the exit status for the
+ * launcher: the failure's, else the highest of the ranks' (0, or 75 when they stopped to be requeued).
+ */
+async function superviseRanks(ranks: ResultPromise[], context: CommandContext): Promise<number> {
+  const stderr = context.io.stderr;
   let firstFailure: { rank: number; status: number; how: string } | undefined;
-  const stopOthers = (signal: NodeJS.Signals): void => {
-    for (const subprocess of ranks) if (subprocess.exitCode === null && subprocess.signalCode === null) subprocess.kill(signal);
+  let highest = 0;
+  const live = () => ranks.filter((subprocess) => subprocess.exitCode === null && subprocess.signalCode === null);
+  const stopOthers = (): void => {
+    for (const subprocess of live()) subprocess.kill('SIGTERM');
   };
-  const onSignal = (signal: NodeJS.Signals): void => {
-    stderr(`hpctrain launch: got ${signal}, stopping all ranks\n`);
-    firstFailure ??= { rank: -1, status: 128 + signalNumber(signal), how: `stopped by ${signal}` };
-    stopOthers('SIGTERM');
+  const onInterrupt = (): void => {
+    stderr('hpctrain launch: got SIGINT, stopping all ranks\n');
+    firstFailure ??= { rank: -1, status: 128 + signalNumber('SIGINT'), how: 'stopped by SIGINT' };
+    stopOthers();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const forward = (signal: SignalName): void => {
+    stderr(`hpctrain launch: got ${signal}, passing it on to ${live().length} rank(s)\n`);
+    // Straight to the process: the ranks get their time to checkpoint, without SIGKILL after --kill-grace.
+    for (const subprocess of live()) if (subprocess.pid !== undefined) process.kill(subprocess.pid, signal);
+  };
+  process.on('SIGINT', onInterrupt);
+  const unwatch = context.signals ? (context.signals.claim(FORWARDED), context.signals.watch(forward)) : undefined;
   try {
     await Promise.all(ranks.map(async (subprocess, rank) => {
       const result = await subprocess;
-      if (result.exitCode === 0 || firstFailure) return;
+      if (result.exitCode === 0 || result.exitCode === REQUEUE_STATUS) {
+        highest = Math.max(highest, result.exitCode);
+        return;
+      }
+      if (firstFailure) return;
       const status = result.exitCode ?? 128 + signalNumber(result.signal);
       const how = result.exitCode === undefined ? `was killed by ${result.signal}` : `exited with status ${result.exitCode}`;
       firstFailure = { rank, status, how };
       stderr(`hpctrain launch: rank ${rank} ${how}; stopping the other ranks\n`);
-      stopOthers('SIGTERM');
+      stopOthers();
     }));
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onInterrupt);
+    unwatch?.();
   }
-  return firstFailure?.status ?? 0;
-}
-
-function signalNumber(signal: string | undefined): number {
-  return constants.signals[signal as NodeJS.Signals] ?? 1;
+  return firstFailure?.status ?? highest;
 }
 
 function prefixLines(stream: Readable | null, prefix: string, write: (text: string) => void): void {

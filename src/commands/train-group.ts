@@ -11,10 +11,12 @@ import { OptionsError } from '../errors.js';
 import type { VectorUpdater } from '../optim/updater.js';
 import type { JoinOptions } from '../join-job.js';
 import { createLog, type Log } from '../log.js';
+import type { SchedulerName } from '../env/types.js';
 import type { CommandContext } from './types.js';
 
 export interface TrainGroup {
   jobId: string;
+  scheduler: SchedulerName;
   rank: number;
   /** This rank's place on its node, which picks its GPU. */
   localRank: number;
@@ -52,7 +54,7 @@ export async function openTrainGroup(joinOptions: JoinOptions, strategy: Strateg
     const workerGroup = new Collectives(SOLO_LINK);
     const { AllreduceExchange } = await import('../comm/ring-allreduce.js');
     return {
-      jobId: job.jobId, rank: 0, localRank: job.localRank, localSize: job.localSize, isServer: false, servers: [], workers: [0], workerIndex: 0, link: SOLO_LINK, workerGroup,
+      jobId: job.jobId, scheduler: job.scheduler, rank: 0, localRank: job.localRank, localSize: job.localSize, isServer: false, servers: [], workers: [0], workerIndex: 0, link: SOLO_LINK, workerGroup,
       log: createLog(context.io.stderr, 'train'),
       markDeparted: () => {},
       exchange: async (config, _placement, updater) => new AllreduceExchange(workerGroup, config, updater),
@@ -98,7 +100,7 @@ async function openJobGroup(joinOptions: JoinOptions, commTimeoutS: number, cont
   const workerGroup = new Collectives(isServer ? SOLO_LINK : subgroup(transport, workers), isServer ? {} : { ring });
   const markDeparted = (peer: number) => transport.markDeparted(peer);
   return {
-    jobId: joined.job.jobId, rank, localRank: joined.job.localRank, localSize: joined.job.localSize, isServer, servers, workers, workerIndex: workers.indexOf(rank),
+    jobId: joined.job.jobId, scheduler: joined.job.scheduler, rank, localRank: joined.job.localRank, localSize: joined.job.localSize, isServer, servers, workers, workerIndex: workers.indexOf(rank),
     link: transport, workerGroup, log: joined.log, markDeparted,
     exchange: async (config, placement, updater) => {
       if (servers.length === 0) {

@@ -3,6 +3,7 @@ import { BACKEND_CHOICES } from '../backend/select.js';
 import { PLACEMENTS } from '../comm/placement.js';
 import { STRATEGIES } from '../comm/types.js';
 import { OPTIMIZERS } from '../optim/types.js';
+import { REQUEUE_STATUS } from '../train/lifecycle.js';
 import { RECIPES } from '../train/recipe.js';
 import { SCHEDULES } from '../train/schedule.js';
 import type { OptionSpec } from '../options.js';
@@ -65,8 +66,12 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
     describe: 'auto: from the newest valid checkpoint in the run directory, if there is one' },
   { name: 'checkpoint-every', type: 'integer', env: 'HPCTRAIN_CHECKPOINT_EVERY', default: 0, min: 0, valueName: 'STEPS',
     describe: 'checkpoint every STEPS steps (0: only by time and at the end)' },
-  { name: 'checkpoint-minutes', type: 'number', env: 'HPCTRAIN_CHECKPOINT_MINUTES', default: 30, min: 0, valueName: 'M',
-    describe: 'checkpoint when M minutes have passed since the last one (0: never by time)' },
+  { name: 'checkpoint-minutes', type: 'number', env: 'HPCTRAIN_CHECKPOINT_MINUTES', default: 10, min: 0, valueName: 'M',
+    describe: 'checkpoint when M minutes have passed since the last one (0: never by time); a crash loses at most this much' },
+  { name: 'requeue-signal', type: 'string', env: 'HPCTRAIN_REQUEUE_SIGNAL', default: 'USR1', valueName: 'SIG',
+    describe: `USR1 or USR2: on it (as on SIGTERM) every worker stops after the next step, one checkpoint is written and every rank exits with status ${REQUEUE_STATUS} ("requeue me"); slurm/train.slurm asks Slurm for it ahead of the time limit` },
+  { name: 'stop-margin', type: 'number', env: 'HPCTRAIN_STOP_MARGIN', default: 60, min: 0, valueName: 'SECONDS',
+    describe: "with a known end of the job (SLURM_JOB_END_TIME, HPCTRAIN_JOB_END, squeue's time left): stop with a checkpoint when 2 steps, a checkpoint and this margin would no longer fit before it" },
   { name: 'keep-checkpoints', type: 'integer', env: 'HPCTRAIN_KEEP_CHECKPOINTS', default: 3, min: 1, valueName: 'K', describe: 'keep the newest K checkpoints' },
   { name: 'log-every', type: 'integer', env: 'HPCTRAIN_LOG_EVERY', default: 1, min: 1, valueName: 'N', describe: 'print a step line every N steps (a terminal gets a progress bar)' },
   { name: 'seed', type: 'integer', env: 'HPCTRAIN_SEED', default: 1, min: 0, max: 2 ** 32 - 1, valueName: 'SEED', describe: 'seeds the weights, the data order and the crops' },

@@ -3,8 +3,9 @@
 // ps) then serve their shard until the workers stop them, needing no tensor backend. A worker's
 // run reads as its data flow: where it computes (train-compute.ts: GPU, cores, backend, threads),
 // its input (train-input.ts), the plan (train-plan.ts: steps, recipe), its model replicas
-// (compute/open-replicas.ts), the exchange, the steps (train/loop.ts), and on the first worker
-// the run's records (train-records.ts).
+// (compute/open-replicas.ts), the exchange, when to stop early (train-lifecycle.ts: signals, the
+// job's end), the steps (train/loop.ts), and on the first worker the run's records
+// (train-records.ts).
 import type { Placement } from '../comm/placement.js';
 import type { Strategy } from '../comm/types.js';
 import { OptionsError } from '../errors.js';
@@ -38,7 +39,11 @@ export const trainCommand: Command = {
       'nowhere: every rank stops with an error naming the step. A job restarted with the same run\n' +
       'directory (a requeued Slurm job keeps its id, so its default directory) resumes from its newest\n' +
       'valid checkpoint. On the wasm backend a batch whose step cannot fit in its 4 GiB heap is refused\n' +
-      'before the first step.',
+      'before the first step.\n' +
+      'On --requeue-signal or SIGTERM (or when the job\'s known end comes near: --stop-margin), every worker\n' +
+      'stops after the same step, the first writes a checkpoint and <run dir>/stopped.json, and every\n' +
+      'rank exits with status 75: "checkpointed, requeue me". The same command with the same run\n' +
+      'directory goes on from there, and ends on the weights an uninterrupted run would have.',
   },
   async run(values: OptionValues, _positionals: string[], context: CommandContext): Promise<number> {
     const strategy = values.strategy as Strategy;
@@ -50,7 +55,7 @@ export const trainCommand: Command = {
     const group = await openTrainGroup(readJoinOptions(values), strategy, values['comm-timeout'] as number, context);
     let finished = false;
     try {
-      const status = group.isServer ? await serve(group) : await trainOnWorker(values, context, group);
+      const status = group.isServer ? await serve(group, values, context) : await trainOnWorker(values, context, group);
       finished = true;
       return status;
     } finally {
@@ -59,11 +64,16 @@ export const trainCommand: Command = {
   },
 };
 
-async function serve(group: TrainGroup): Promise<number> {
+async function serve(group: TrainGroup, values: OptionValues, context: CommandContext): Promise<number> {
+  const { requeueSignalOf } = await import('./train-lifecycle.js');
+  // The workers decide when to stop, and stop the servers: a signal here is only noted.
+  context.signals?.claim([requeueSignalOf(values), 'SIGTERM']);
+  const unwatch = context.signals?.watch((signal) => group.log(`parameter server ${group.rank}: got ${signal}; serving until the workers stop, after their checkpoint`));
   const { runParameterServer } = await import('../comm/parameter-server.js');
   const result = await runParameterServer({
     link: group.link, firstWorker: group.workers[0]!, log: group.log, markDeparted: (rank) => group.markDeparted(rank),
   });
+  unwatch?.();
   group.log(`parameter server ${group.rank}: served ${result.steps} steps of ${result.shardLength.toLocaleString('en-US')} values; stopping`);
   return 0;
 }
@@ -95,7 +105,9 @@ async function trainModel(values: OptionValues, context: CommandContext, group: 
   const { decayedVariables } = await import('../compute/parameters.js');
   const { describeRecipe } = await import('../train/recipe.js');
   const { batchNormWarning } = await import('../train/batch-norm-check.js');
-  const { runWorker } = await import('../train/loop.js');
+  const { runWorker, statsLength } = await import('../train/loop.js');
+  const { openLifecycle, clearStopped, writeStopped } = await import('./train-lifecycle.js');
+  const { REQUEUE_STATUS } = await import('../train/lifecycle.js');
   const { input, evalInput, evalBatches } = inputs;
   const log = group.log;
   const first = group.workerIndex === 0;
@@ -115,7 +127,7 @@ async function trainModel(values: OptionValues, context: CommandContext, group: 
     const decayed = decayedVariables(layout);
     const exchange = await group.exchange({
       trainableLength: layout.trainableLength, totalLength: layout.totalLength, variableLengths: layout.entries.map((e) => e.length), decayed,
-      optimizer: recipe.optimizer, clipNorm: recipe.clipNorm, statsLength: 2 + workers,
+      optimizer: recipe.optimizer, clipNorm: recipe.clipNorm, statsLength: statsLength(workers),
     }, values['ps-placement'] as Placement, replicas);
     const runDir = runDirOf(values, group.jobId);
     if (first) {
@@ -129,11 +141,23 @@ async function trainModel(values: OptionValues, context: CommandContext, group: 
       log(`run directory ${runDir}`);
     }
     const records = first ? await openRunRecords(values, context, plan, input, { runDir, workers, log }) : undefined;
+    if (first) await clearStopped(runDir);
+    const stop = await openLifecycle(values, context, { scheduler: group.scheduler, jobId: group.jobId, first, log });
     const result = await runWorker({
       replicas, input, evalInput, evalBatches, evalEverySteps: plan.evalEverySteps,
       exchange, group: group.workerGroup, maxSteps, schedule: recipe.schedule, emaDecay: recipe.emaDecay,
-      records, globalBatch: plan.globalBatch, workerRanks: group.workers, stdout: context.stdout, log,
-    });
+      records, globalBatch: plan.globalBatch, workerRanks: group.workers, lifecycle: stop.lifecycle, stdout: context.stdout, log,
+    }).finally(() => stop.close());
+    if (result.stopped) {
+      // The checkpoint is on disk; the ranks leave together (group.close), none before it is.
+      const { step, reason } = result.stopped;
+      if (first) {
+        await writeStopped(runDir, { reason, step, startStep: result.startStep, maxSteps });
+        context.stdout(`stopped at step ${step} of ${maxSteps} (${reason}), with a checkpoint: run the same command with --run-dir ${runDir} to go on\n`);
+      }
+      context.stdout(`weights sha256=${result.digest} at step ${step}\n`);
+      return REQUEUE_STATUS;
+    }
     if (records) {
       await reportRun(records, result, plan, context, {
         runDir, strategy, workers, servers: group.servers.length, backend: compute.backend, computeThreads: replicas.threads, log,

@@ -75,14 +75,18 @@ export function formatSummary(summary: RunSummary): string[] {
   return rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`);
 }
 
-/** JSON written atomically (temp file + rename), so a reader never sees half of it. */
 export function writeSummaryJson(path: string, summary: RunSummary): void {
+  writeJsonAtomic(path, summary);
+}
+
+/** JSON written atomically (temp file + rename), so a reader never sees half of it. */
+export function writeJsonAtomic(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true });
   const temporary = `${path}.tmp-${process.pid}`;
   const fd = openSync(temporary, 'w');
   try {
     // NaN (the losses of an empty run) becomes null, as JSON has no NaN.
-    writeFileSync(fd, `${JSON.stringify(summary, null, 2)}\n`);
+    writeFileSync(fd, `${JSON.stringify(value, null, 2)}\n`);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

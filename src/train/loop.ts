@@ -3,7 +3,8 @@
 // on the validation split every so many steps and at the end (of the trained weights, and of their
 // moving average when there is one; sharded over the workers, counts added exactly), and the end
 // (servers stopped). The first worker also keeps the run's records: a CSV row and a progress line
-// per step, a row per evaluation, checkpoints, the summary.
+// per step, a row per evaluation, checkpoints, the summary. A run can also stop early, every
+// worker after the same step, with a checkpoint (lifecycle.ts: a signal, or the job's end near).
 import { performance } from 'node:perf_hooks';
 import type { Collectives } from '../comm/collectives.js';
 import type { GradientExchange } from '../comm/types.js';
@@ -16,6 +17,7 @@ import { firstNonFinite } from '../optim/guard.js';
 import { emaDecayAt, updateEma } from './ema.js';
 import { evaluate } from './eval.js';
 import { RunRecords } from './run-records.js';
+import type { RunLifecycle } from './lifecycle.js';
 import { learningRateAt, type Schedule } from './schedule.js';
 
 export interface WorkerRunOptions {
@@ -40,6 +42,8 @@ export interface WorkerRunOptions {
   globalBatch: number;
   /** Each worker's rank in the job, to name the slowest. */
   workerRanks: readonly number[];
+  /** Whether this worker wants the run to stop early (a signal, the job's end). */
+  lifecycle: RunLifecycle;
   stdout(text: string): void;
   log(line: string): void;
 }
@@ -50,7 +54,14 @@ export interface WorkerRunResult {
   digest: string;
   /** The last evaluation, of each set of weights (empty without a validation split). */
   evaluations: EvalRecord[];
+  /** The step this run started from (a checkpoint's, or 0). */
+  startStep: number;
+  /** Set when the run stopped before its last step, checkpointed, on every worker after the same step. */
+  stopped?: { step: number; reason: string };
 }
+
+/** The figures every worker adds to the step's exchange: loss, top-1, each worker's time to reach it, the workers that want to stop. */
+export const statsLength = (workers: number): number => 3 + workers;
 
 export async function runWorker(options: WorkerRunOptions): Promise<WorkerRunResult> {
   try {
@@ -88,12 +99,19 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
   records?.begin(startStep);
 
   const workers = exchange.workers;
-  // Each step's figures, averaged over the workers: loss, top-1, then each worker's time to reach the exchange in its own slot.
-  const stats = new Float32Array(2 + workers);
+  // Each step's figures, averaged over the workers: loss, top-1, then each worker's time to reach
+  // the exchange in its own slot, then 1 from each worker that wants the run to stop.
+  const stats = new Float32Array(statsLength(workers));
+  const voteSlot = 2 + workers;
   const { stepsPerEpoch } = options.schedule;
+  const lifecycle = options.lifecycle;
   let evaluations: EvalRecord[] = [];
   let step = startStep;
-  while (step < maxSteps) {
+  // Once any worker wants to stop: every worker stops after this many steps, with a checkpoint.
+  let stopAfter: number | undefined;
+  let stopReason = '';
+  let boundary = performance.now();
+  while (step < maxSteps && step !== stopAfter) {
     const epoch = Math.floor(step / stepsPerEpoch);
     const batches = input.epoch(epoch, step % stepsPerEpoch);
     for (;;) {
@@ -108,7 +126,9 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
       stats[0] = result.loss;
       stats[1] = result.top1;
       stats[2 + exchange.workerIndex] = commStart - waitStart;
-      const captureState = records?.checkpointDue(step + 1, maxSteps) ?? false;
+      const wish = stopAfter === undefined ? lifecycle.wish() : undefined;
+      stats[voteSlot] = wish ? 1 : 0;
+      const captureState = stopAfter === step + 1 || (records?.checkpointDue(step + 1, maxSteps) ?? false);
       // Throws, on every worker alike, when the averaged loss or gradient norm is not finite: nothing of the step is applied.
       const output = await exchange.step(params, { step, learningRate, local: result.local, stats, captureState });
       const commEnd = performance.now();
@@ -126,10 +146,20 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
         });
         if (output.optimizerState) records.checkpoint(step, params, output.optimizerState, ema);
       }
-      if (step < maxSteps && options.evalEverySteps > 0 && step % options.evalEverySteps === 0) {
+      const voters = Math.round(output.stats[voteSlot]! * workers);
+      if (stopAfter === undefined && voters > 0 && step + 1 < maxSteps) {
+        stopAfter = step + 1;
+        stopReason = wish ? wish.reason : 'another worker\'s signal or end time';
+        if (records || wish) options.log(`stopping after step ${stopAfter} with a checkpoint: asked by ${voters} of ${workers} worker(s)${wish ? `, here for ${wish.reason}` : ''}`);
+      }
+      if (stopAfter === undefined && step < maxSteps && options.evalEverySteps > 0 && step % options.evalEverySteps === 0) {
         evaluations = await evaluateAll(options, params, ema, step);
       }
-      if (step >= maxSteps) {
+      const now = performance.now();
+      lifecycle.stepTook(now - boundary);
+      boundary = now;
+      if (records?.lastCheckpointMs !== undefined) lifecycle.checkpointTook(records.lastCheckpointMs);
+      if (step >= maxSteps || step === stopAfter) {
         await batches.return();
         break;
       }
@@ -146,9 +176,14 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
   const replicaDigests = await replicas.digests();
   const strayReplica = replicaDigests.findIndex((d) => d !== digest);
   if (strayReplica >= 0) throw new ComputeError(`compute thread ${strayReplica}'s replica holds other weights (sha256 ${replicaDigests[strayReplica]}) than the rank's (${digest})`);
+  if (step === stopAfter) {
+    // No final evaluation: the time is the scheduler's. The checkpoint is on disk when this returns.
+    await records?.flush();
+    return { steps: step - startStep, digest, evaluations: [], startStep, stopped: { step, reason: stopReason } };
+  }
   if (options.evalInput) evaluations = await evaluateAll(options, params, ema, step);
   await records?.flush();
-  return { steps: step - startStep, digest, evaluations };
+  return { steps: step - startStep, digest, evaluations, startStep };
 }
 
 /** Evaluates the trained weights (the replicas hold them), then their moving average (if any), and leaves the trained weights in the replicas. */

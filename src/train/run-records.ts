@@ -60,6 +60,8 @@ export class RunRecords {
   private lastCheckpointAt = performance.now();
   private writing: Promise<void> = Promise.resolve();
   private checkpointFailure: unknown;
+  /** How long the newest checkpoint took, from the step's end to on disk; undefined before the first. */
+  lastCheckpointMs: number | undefined;
   private layoutHash = '';
 
   constructor(private readonly options: RunRecordsOptions) {
@@ -157,7 +159,8 @@ export class RunRecords {
         });
       }
     }
-    this.lastCheckpointAt = performance.now();
+    const started = performance.now();
+    this.lastCheckpointAt = started;
     const checkpoint: CheckpointState = {
       step,
       meta: { ...this.options.meta, optimizer: this.options.optimizer, layout: this.layoutHash, step, writtenAt: new Date().toISOString() },
@@ -168,7 +171,8 @@ export class RunRecords {
     this.writing = this.writing.then(async () => {
       try {
         const path = await writeCheckpoint(this.checkpointDir, checkpoint, { keep: this.options.keepCheckpoints });
-        this.options.log(`checkpoint ${path}`);
+        this.lastCheckpointMs = performance.now() - started;
+        this.options.log(`checkpoint ${path} (${(this.lastCheckpointMs / 1000).toFixed(1)} s)`);
         this.checkpointFailure = undefined;
       } catch (error) {
         // Training goes on; the last one must succeed (flush() throws).

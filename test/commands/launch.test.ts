@@ -51,7 +51,7 @@ describe('hpctrain launch (real processes)', function () {
     subprocess.kill('SIGTERM');
     const result = await subprocess;
     assert.equal(result.exitCode, 143, result.stderr);
-    assert.match(result.stderr, /hpctrain launch: got SIGTERM, stopping all ranks/);
+    assert.match(result.stderr, /hpctrain launch: got SIGTERM, passing it on to 2 rank\(s\)/);
   });
 
   it('advertises the address of the interface --iface names, and refuses one that does not exist', async () => {
