@@ -159,6 +159,27 @@ export async function listCheckpoints(dir: string): Promise<CheckpointFile[]> {
 }
 
 /** Reads and verifies one; throws CorruptCheckpointError (a CheckpointError, phase 'checkpoint') naming the file and what is wrong. */
+/**
+ * Moves the checkpoints of steps after `step` into `<dir>/superseded-<time>/`, where a later
+ * resume does not look: a run that starts afresh (or from a file) in a directory that holds an
+ * older run's checkpoints must not be resumed from those. Returns the steps moved.
+ */
+export async function supersedeCheckpoints(dir: string, step: number, now = new Date()): Promise<{ steps: number[]; to: string }> {
+  const later = (await listCheckpoints(dir)).filter((file) => file.step > step);
+  const to = join(dir, `superseded-${now.toISOString().replace(/[:.]/g, '-')}`);
+  if (later.length === 0) return { steps: [], to };
+  try {
+    await mkdir(to, { recursive: true });
+    for (const file of later) await rename(file.path, join(to, basename(file.path)));
+    await syncDirectory(dir);
+  } catch (cause) {
+    throw new CheckpointError(`could not move the older run's checkpoints out of ${dir}: ${describeCause(cause)}`, {
+      cause, hint: `move or delete the checkpoints after step ${step} in ${dir} by hand, or use another --run-dir`,
+    });
+  }
+  return { steps: later.map((file) => file.step).reverse(), to };
+}
+
 export async function readCheckpoint(path: string): Promise<CheckpointState> {
   let handle: FileHandle | undefined;
   try {

@@ -15,7 +15,7 @@
 // before close(), so that no rank takes another's exit for a death.
 import * as zmq from 'zeromq';
 import { CommError } from '../errors.js';
-import { decodeHeader, encodeHeader, type MessageAddress, type MessageHeader, tagOf, verifyTag } from './frames.js';
+import { decodeHeader, encodeHeader, type MessageAddress, type MessageHeader, senderKey, tagOf, verifyTag } from './frames.js';
 import type { ReceiveOptions } from './group.js';
 
 export interface Peer {
@@ -33,6 +33,8 @@ export interface TransportOptions {
   key: Buffer;
   /** How long a receive waits for its peer before the job is aborted. */
   timeoutMs: number;
+  /** How long a peer may take to open its port after the rendezvous (default 30 s). */
+  handshakeTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -42,6 +44,8 @@ const HEARTBEAT_INTERVAL_MS = 2000;
 export const HEARTBEAT_TIMEOUT_MS = 15_000;
 /** After a dropped connection: time for this rank to reach close() if the peer ended normally, or for the first loss to be named first. */
 const LOSS_GRACE_MS = 3000;
+/** Every rank opens its port right after the rendezvous: a peer not there by then died or could not start. */
+const HANDSHAKE_TIMEOUT_MS = 30_000;
 /** Up to this many ranks, every rank connects to every other, and sees any death itself. */
 const EAGER_PEERS = 64;
 /** Larger messages are refused by ZeroMQ before they are read: the collectives send pieces of at most 16 MiB. */
@@ -63,10 +67,14 @@ export class Transport {
   private readonly sendChains = new Map<number, Promise<void>>();
   private readonly mailbox = new Map<string, Buffer>();
   private readonly waiters = new Map<string, Waiter>();
+  /** The last counter accepted from each sender (to this rank). */
   private readonly lastCounter: number[];
+  /** The next counter of this rank's messages to each receiver. */
+  private readonly nextCounter: number[];
+  private readonly ownKey: Buffer;
+  private readonly senderKeys = new Map<number, Buffer>();
   /** Ranks that have ended their part of the job (parameter servers after the stop): their exit is no death. */
   private readonly departed = new Set<number>();
-  private counter = 0;
   private failure: CommError | undefined;
   private aborting = false;
   private closed = false;
@@ -77,6 +85,8 @@ export class Transport {
     this.size = options.peers.length;
     this.pull = pull;
     this.lastCounter = new Array<number>(this.size).fill(-1);
+    this.nextCounter = new Array<number>(this.size).fill(0);
+    this.ownKey = senderKey(options.key, this.rank);
     this.receiving = this.receiveLoop();
   }
 
@@ -165,9 +175,9 @@ export class Transport {
   }
 
   private sendUnchecked(to: number, address: MessageAddress, payload: Uint8Array): Promise<void> {
-    const header: MessageHeader = { ...address, sender: this.rank, counter: this.counter++, payloadBytes: payload.byteLength };
+    const header: MessageHeader = { ...address, sender: this.rank, receiver: to, counter: this.nextCounter[to]!++, payloadBytes: payload.byteLength };
     const headerBytes = encodeHeader(header);
-    const frames = [headerBytes, tagOf(this.options.key, header, headerBytes, payload), payload];
+    const frames = [headerBytes, tagOf(this.ownKey, header, headerBytes, payload), payload];
     const socket = this.pushTo(to);
     // ZeroMQ allows one send at a time per socket; the chain also keeps each peer's messages in counter order.
     const chain = (this.sendChains.get(to) ?? Promise.resolve()).then(() => socket.send(frames));
@@ -187,8 +197,21 @@ export class Transport {
       // Only a connection that completed ZeroMQ's handshake was a peer: before its transport binds,
       // a rank's port may briefly hold something else (join-job's port check), whose hang-up is no death.
       let handshaken = false;
+      let everHandshaken = false;
+      // A peer that died between the rendezvous and opening its port is never connected: name it.
+      const timeoutMs = this.options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+      const neverOpened = setTimeout(() => {
+        if (everHandshaken || this.closed || this.failure || this.aborting || this.departed.has(to)) return;
+        void this.abort(new CommError(`rank ${this.rank} cannot reach rank ${to} (${peer.host}): it has not opened its gradient-exchange port ${peer.port} ` +
+          `in the ${timeoutMs / 1000} s since the rendezvous`, {
+          rank: to, host: peer.host, hint: `rank ${to} died or could not start after the rendezvous; see its log, and the scheduler's record of ${peer.host}`,
+        }));
+      }, timeoutMs);
+      neverOpened.unref();
       socket.events.on('handshake', () => {
         handshaken = true;
+        everHandshaken = true;
+        clearTimeout(neverOpened);
       });
       socket.events.on('disconnect', () => {
         if (handshaken) this.lostConnection(to);
@@ -227,8 +250,11 @@ export class Transport {
       header = decodeHeader(headerBytes);
       if (header.sender >= this.size || header.sender === this.rank) throw new Error(`sender rank ${header.sender} is not a peer`);
       if (header.payloadBytes !== payload.length) throw new Error(`payload of ${payload.length} bytes, header says ${header.payloadBytes}`);
-      if (!verifyTag(this.options.key, header, headerBytes, payload, tag)) throw new Error(`bad tag (claims rank ${header.sender}); another job, or a forgery?`);
+      if (!verifyTag(this.keyOf(header.sender), header, headerBytes, payload, tag)) throw new Error(`bad tag (claims rank ${header.sender}); another job or run, or a forgery?`);
+      if (header.receiver !== this.rank) throw new Error(`a message of rank ${header.sender}'s meant for rank ${header.receiver}, replayed here`);
       if (header.counter <= this.lastCounter[header.sender]!) throw new Error(`replayed message from rank ${header.sender} (counter ${header.counter})`);
+      const waiting = header.op !== ABORT_OP && this.mailbox.has(mailboxKey(header.sender, header));
+      if (waiting) throw new Error(`a second message from rank ${header.sender} for op ${header.op} step ${header.step} piece ${header.piece}; the first is kept`);
     } catch (error) {
       this.rejected++;
       if (this.rejected <= 20) this.options.log?.(`gradient exchange: dropped a message: ${(error as Error).message}`);
@@ -245,6 +271,12 @@ export class Transport {
     } else {
       this.mailbox.set(key, payload);
     }
+  }
+
+  private keyOf(sender: number): Buffer {
+    let key = this.senderKeys.get(sender);
+    if (!key) this.senderKeys.set(sender, (key = senderKey(this.options.key, sender)));
+    return key;
   }
 
   private acceptAbort(sender: number, payload: Buffer): void {

@@ -74,9 +74,9 @@ async function openJobGroup(joinOptions: JoinOptions, commTimeoutS: number, cont
   const ports = servicePorts(table, joined.port);
   let transport: Transport;
   try {
-    // The pids make this run's key differ from any earlier run's under the same job id and
-    // secret (a requeued job), so that no (key, nonce) pair is ever used twice.
-    const session = `${joined.job.jobId}/${table.map((member) => member.pid).join(',')}`;
+    // Rank 0's random session makes this run's key differ from any earlier run's under the same
+    // job id and secret (a requeued job), so that no (key, nonce) pair is ever used twice.
+    const session = `${joined.job.jobId}/${joined.rendezvous.session}`;
     transport = await Transport.open({
       rank: joined.job.rank,
       peers: table.map((member) => ({ rank: member.rank, host: member.host, address: member.address, port: ports[member.rank]! })),

@@ -6,6 +6,7 @@
 // (compute/open-replicas.ts), the exchange, when to stop early (train-lifecycle.ts: signals, the
 // job's end), the steps (train/loop.ts), and on the first worker the run's records
 // (train-records.ts).
+import { createHash } from 'node:crypto';
 import type { Placement } from '../comm/placement.js';
 import type { Strategy } from '../comm/types.js';
 import { OptionsError } from '../errors.js';
@@ -125,6 +126,14 @@ async function trainModel(values: OptionValues, context: CommandContext, group: 
   try {
     const layout = replicas.layout;
     const decayed = decayedVariables(layout);
+    // Before the exchange depends on it: what each worker worked out alone is the same on all.
+    const { checkAgreement, flattenFacts } = await import('../train/agreement.js');
+    const { layoutDigest } = await import('../compute/parameters.js');
+    await checkAgreement(group.workerGroup, group.workerIndex, group.workers, {
+      data: String(values.data), numClasses: input.numClasses, classes: input.classes ? sha256(input.classes.join(',')) : null, stepsPerEpoch: input.stepsPerEpoch,
+      batchSize, imageSize, maxSteps, globalBatch: plan.globalBatch, strategy, servers: group.servers.length,
+      ...flattenFacts('recipe', recipe), seed: values.seed as number, model: layoutDigest(layout), resume: String(values.resume),
+    });
     const exchange = await group.exchange({
       trainableLength: layout.trainableLength, totalLength: layout.totalLength, variableLengths: layout.entries.map((e) => e.length), decayed,
       optimizer: recipe.optimizer, clipNorm: recipe.clipNorm, statsLength: statsLength(workers),
@@ -170,3 +179,5 @@ async function trainModel(values: OptionValues, context: CommandContext, group: 
     await replicas.close();
   }
 }
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 16);

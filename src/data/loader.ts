@@ -3,14 +3,16 @@
 // step is using, so the step never waits while decoding keeps up.
 //
 // A bad image (unreadable, corrupt, a damaged record, a label out of range) is skipped, counted
-// and reported once with its path. In training its slot is refilled from the rank's examples
-// that did not fill a whole batch, then from the start of its shard again, so every rank still
-// yields exactly stepsPerEpoch full batches and the ranks stay in step; in evaluation the batch
-// simply holds one image fewer. When more than maxBadFraction of the images a rank reads in an
+// and reported once with its path. In training its slot is refilled with an example of the rank's
+// shard drawn from the slot's own random sequence (seed, epoch and slot position alone decide it,
+// not the order decodes finish in, nor where a resumed run started), so every rank still yields
+// exactly stepsPerEpoch full batches, the ranks stay in step, and a resumed epoch holds the same
+// images as the uninterrupted one; in evaluation the batch simply holds one image fewer. When more than maxBadFraction of the images a rank reads in an
 // epoch are bad, the epoch stops with a DataError that lists them.
 
 import { DataError } from '../errors.js';
 import { TaskCancelledError, type DecodePool, type TaskGroup } from './decode-pool.js';
+import { createRandom, randomInt } from './random.js';
 import { rankRange, shardExamples, type ShardMode } from './shard.js';
 import type { BadImage, Batch, Dataset, InputPipeline } from './types.js';
 
@@ -34,8 +36,6 @@ interface EpochState {
   epoch: number;
   indices: Uint32Array;
   group: TaskGroup;
-  /** The next position of `indices` to draw a replacement from (training). */
-  cursor: number;
   bad: Map<number, BadImage>;
   failure: DataError | undefined;
   /** The consumer left the epoch: draw no more replacements. */
@@ -77,7 +77,7 @@ export class DirectoryInput implements InputPipeline {
   async *epoch(epoch: number, fromStep = 0): AsyncGenerator<Batch, void, undefined> {
     const { rank, size, seed, mode, prefetch } = this.options;
     const indices = shardExamples({ count: this.dataset.examples.count, rank, size, seed, epoch, mode });
-    const state: EpochState = { epoch, indices, group: {}, cursor: this.stepsPerEpoch * this.options.batchSize, bad: new Map(), failure: undefined, left: false };
+    const state: EpochState = { epoch, indices, group: {}, bad: new Map(), failure: undefined, left: false };
     const pending: Promise<Batch | undefined>[] = [];
     let next = fromStep;
     try {
@@ -110,7 +110,7 @@ export class DirectoryInput implements InputPipeline {
     const output = new SharedArrayBuffer(count * perImage * Float32Array.BYTES_PER_ELEMENT);
     const labels = new Int32Array(count);
     const filled = await Promise.all(
-      Array.from({ length: count }, (_, slot) => this.fillSlot(slot, state.indices[first + slot]!, output, labels, state)),
+      Array.from({ length: count }, (_, slot) => this.fillSlot(slot, first + slot, output, labels, state)),
     );
     const images = new Float32Array(output);
     if (filled.every(Boolean)) return { images, labels, batchSize: count, imageSize };
@@ -125,10 +125,12 @@ export class DirectoryInput implements InputPipeline {
     return { images: images.subarray(0, kept * perImage), labels: labels.slice(0, kept), batchSize: kept, imageSize };
   }
 
-  /** Decodes example `index` into `slot`, or, in training, the next good replacement; false if none. */
-  private async fillSlot(slot: number, index: number, output: SharedArrayBuffer, labels: Int32Array, state: EpochState): Promise<boolean> {
+  /** Decodes the example at `position` of the epoch into `slot`, or, in training, the slot's next good replacement; false if none. */
+  private async fillSlot(slot: number, position: number, output: SharedArrayBuffer, labels: Int32Array, state: EpochState): Promise<boolean> {
     const { examples, labelOffset, numClasses } = this.dataset;
     const { imageSize, seed, mode } = this.options;
+    let index = state.indices[position]!;
+    let replacements: (() => number) | undefined;
     for (;;) {
       if (state.failure) throw state.failure;
       if (state.left) throw new TaskCancelledError('the epoch was left');
@@ -155,17 +157,26 @@ export class DirectoryInput implements InputPipeline {
       }
       this.recordBad(index, reason, state);
       if (mode === 'eval') return false;
-      index = this.nextReplacement(state);
+      replacements ??= this.replacementsFor(position, state);
+      index = replacements();
     }
   }
 
-  private nextReplacement(state: EpochState): number {
+  /**
+   * The replacements of the slot at `position`, in an order its seed, epoch and position alone
+   * decide. Known bad images are passed over without decoding them again; they are bad whenever
+   * met, so what the slot ends with does not depend on which were met first.
+   */
+  private replacementsFor(position: number, state: EpochState): () => number {
     const { indices } = state;
-    for (let tries = 0; tries < indices.length; tries++) {
-      const index = indices[state.cursor++ % indices.length]!;
-      if (!state.bad.has(index)) return index;
-    }
-    throw this.tooManyBad(state);
+    const random = createRandom(this.options.seed, state.epoch, position, 0x0bad);
+    return () => {
+      for (let tries = 0; tries < 4 * indices.length; tries++) {
+        const index = indices[randomInt(random, indices.length)]!;
+        if (!state.bad.has(index)) return index;
+      }
+      throw this.tooManyBad(state);
+    };
   }
 
   private recordBad(index: number, reason: string, state: EpochState): void {

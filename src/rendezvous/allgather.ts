@@ -34,6 +34,8 @@ export interface RendezvousConfig {
 export interface Rendezvous {
   /** Every rank's MemberInfo, indexed by rank; identical on every rank. */
   readonly table: readonly MemberInfo[];
+  /** Random bytes rank 0 chose for this run (32 hex digits), the same on every rank. */
+  readonly session: string;
   /** Returns once every rank has called barrier with the same name. */
   barrier(name: string): Promise<void>;
   close(): Promise<void>;
@@ -63,6 +65,7 @@ interface Joined {
 class Coordinator implements Rendezvous {
   readonly rejected: RejectLog;
   table: MemberInfo[] = [];
+  readonly session = newNonce();
   private readonly joined = new Map<number, Joined>();
   private readonly seenNonces = new Set<string>();
   private readonly keyring: Keyring;
@@ -147,7 +150,7 @@ class Coordinator implements Rendezvous {
       this.joined.set(header.rank, { info: header.member!, routingId, nonce: header.nonce });
     }
     this.table = [this.config.self, ...[...this.joined.values()].map((j) => j.info)].sort((a, b) => a.rank - b.rank);
-    const body = encodeTable(this.table);
+    const body = encodeTable(this.table, this.session);
     for (const member of this.joined.values()) {
       await this.sendTo(member, { type: 'table', nonce: member.nonce }, body);
     }
@@ -240,6 +243,7 @@ class Coordinator implements Rendezvous {
 class Member implements Rendezvous {
   readonly rejected: RejectLog;
   table: MemberInfo[] = [];
+  session = '';
   private readonly keyring: Keyring;
   private readonly endpoint: string;
   /** The coordinator's abort echoes this, whatever we were waiting for. */
@@ -279,7 +283,7 @@ class Member implements Rendezvous {
   private async join(deadline: number): Promise<void> {
     await this.send({ type: 'join', nonce: this.joinNonce, member: this.config.self });
     const body = await this.awaitReply('table', this.joinNonce, deadline, 'join');
-    this.table = decodeTable(body, this.config.size);
+    ({ members: this.table, session: this.session } = decodeTable(body, this.config.size));
   }
 
   async barrier(name: string): Promise<void> {

@@ -1,8 +1,9 @@
 // The rendezvous wire format, apart from any socket. A message is four ZeroMQ frames:
 //   [PROTOCOL_TAG, header (JSON), body (bytes, often empty), mac (32 bytes)]
-// mac = HMAC-SHA256(secret, each of tag, job id, header, SHA-256(body), length-prefixed), so a
-// message from another job, or from anyone without the job's secret, fails verification.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+// mac = HMAC-SHA256(key, each of tag, job id, header, SHA-256(body), length-prefixed), with the key
+// derived from the job secret by HKDF (a label of its own: the gradient plane's key is another),
+// so a message from another job, or from anyone without the job's secret, fails verification.
+import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const PROTOCOL_TAG = 'hpctrain-rdzv/1';
 export const MAC_BYTES = 32;
@@ -52,7 +53,8 @@ export interface Keyring {
 
 /** Without a secret the MAC still binds messages to the job id, but anyone can forge them. */
 export function makeKeyring(jobId: string, secret: string | undefined): Keyring {
-  return { jobId, key: Buffer.from(secret ? `secret:${secret}` : 'hpctrain-unauthenticated', 'utf8') };
+  const key = secret ? Buffer.from(hkdfSync('sha256', secret, jobId, 'hpctrain rendezvous v2', 32)) : Buffer.from('hpctrain-unauthenticated', 'utf8');
+  return { jobId, key };
 }
 
 export function newNonce(): string {

@@ -6,7 +6,7 @@
 // valid checkpoint, skipping corrupt ones, and drops the CSV rows after it.
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { loadNewestCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointState } from '../checkpoint/checkpoint.js';
+import { loadNewestCheckpoint, readCheckpoint, supersedeCheckpoints, writeCheckpoint, type CheckpointState } from '../checkpoint/checkpoint.js';
 import { CheckpointError, NumericalError } from '../errors.js';
 import { EVAL_TABLE, RecordCsv, StepCsv, type EvalRecord, type StepRecord } from '../metrics/csv.js';
 import { Progress } from '../metrics/progress.js';
@@ -59,6 +59,9 @@ export class RunRecords {
   private readonly rows: StepRecord[] = [];
   private lastCheckpointAt = performance.now();
   private writing: Promise<void> = Promise.resolve();
+  /** The step of the checkpoint being written, if one is. */
+  private inFlight: number | undefined;
+  private skippedDuring: number | undefined;
   private checkpointFailure: unknown;
   /** How long the newest checkpoint took, from the step's end to on disk; undefined before the first. */
   lastCheckpointMs: number | undefined;
@@ -75,12 +78,16 @@ export class RunRecords {
   async resume(layout: ParameterLayout): Promise<Resumed | undefined> {
     this.layoutHash = layoutDigest(layout);
     const { resume, log } = this.options;
-    if (resume === 'never') return undefined;
+    if (resume === 'never') {
+      await this.supersede(0, '--resume never starts afresh');
+      return undefined;
+    }
     const found = resume === 'auto'
       ? await loadNewestCheckpoint(this.checkpointDir, log)
       : { state: await readCheckpoint(resume), path: resume };
     if (!found) return undefined;
     const { state, path } = found;
+    if (resume !== 'auto') await this.supersede(state.step, `this run goes on from ${path} (step ${state.step})`);
     if (state.meta.layout !== this.layoutHash) {
       throw new CheckpointError(`${path} holds another model's variables (different layers, classes or auxiliary head)`, {
         hint: 'resume with the same --num-classes, --aux-logits and data, or start afresh with --resume never or another --run-dir',
@@ -107,6 +114,14 @@ export class RunRecords {
     return { step: state.step, weights: array('weights'), state: optimizerState, ema: state.arrays.ema };
   }
 
+  /** Moves the checkpoints after `step` aside, so that a later --resume auto does not take an older run's. */
+  private async supersede(step: number, why: string): Promise<void> {
+    const moved = await supersedeCheckpoints(this.checkpointDir, step);
+    if (moved.steps.length > 0) {
+      this.options.log(`${why}: moved the checkpoints of an earlier run (step ${moved.steps.join(', ')}) to ${moved.to}, where --resume auto does not look`);
+    }
+  }
+
   begin(startStep: number): void {
     const { maxSteps, log } = this.options;
     if (startStep >= maxSteps) log(`the checkpoint is at step ${startStep}, at or past the last step (${maxSteps}): nothing to train`);
@@ -115,10 +130,21 @@ export class RunRecords {
     this.progress = new Progress({ totalSteps: maxSteps, startStep: Math.min(startStep, maxSteps) });
   }
 
-  /** After `step` steps: a checkpoint every so many steps or minutes, and at the end. */
+  /**
+   * After `step` steps: a checkpoint every so many steps or minutes, and at the end. At most one
+   * is written at a time: one due while the one before is still being written is skipped (and
+   * said so), except the last, which waits its turn.
+   */
   checkpointDue(step: number, maxSteps: number): boolean {
     const { checkpointEverySteps: steps, checkpointEveryMinutes: minutes } = this.options;
-    return step === maxSteps || (steps > 0 && step % steps === 0) || (minutes > 0 && performance.now() - this.lastCheckpointAt >= minutes * 60_000);
+    if (step === maxSteps) return true;
+    const due = (steps > 0 && step % steps === 0) || (minutes > 0 && performance.now() - this.lastCheckpointAt >= minutes * 60_000);
+    if (!due || this.inFlight === undefined) return due;
+    if (this.skippedDuring !== this.inFlight) {
+      this.skippedDuring = this.inFlight;
+      this.options.log(`checkpoint of step ${step} skipped: the one of step ${this.inFlight} is still being written (a slow file system?); the next comes when it is on disk`);
+    }
+    return false;
   }
 
   step(record: StepRecord): void {
@@ -168,7 +194,9 @@ export class RunRecords {
         weights: params.slice(), ...Object.fromEntries(Object.entries(state).map(([slot, values]) => [slotArray(slot), values])), ...(ema ? { ema: ema.slice() } : {}),
       },
     };
+    this.inFlight = step;
     this.writing = this.writing.then(async () => {
+      this.inFlight = step;
       try {
         const path = await writeCheckpoint(this.checkpointDir, checkpoint, { keep: this.options.keepCheckpoints });
         this.lastCheckpointMs = performance.now() - started;
@@ -178,6 +206,8 @@ export class RunRecords {
         // Training goes on; the last one must succeed (flush() throws).
         this.checkpointFailure = error;
         this.options.log(`checkpoint of step ${step} FAILED: ${(error as Error).message}`);
+      } finally {
+        if (this.inFlight === step) this.inFlight = undefined;
       }
     });
   }

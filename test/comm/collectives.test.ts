@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as zmq from 'zeromq';
 import { Collectives } from '../../src/comm/collectives.js';
-import { deriveCommKey, encodeHeader, tagOf, type MessageHeader } from '../../src/comm/frames.js';
+import { deriveCommKey, encodeHeader, senderKey, tagOf, type MessageHeader } from '../../src/comm/frames.js';
 import type { Link } from '../../src/comm/group.js';
 import { type Peer, Transport } from '../../src/comm/transport.js';
 import { CommError } from '../../src/errors.js';
@@ -140,11 +140,11 @@ describe('ring allreduce and broadcast', function () {
     const intruder = new zmq.Push({ linger: 0 });
     try {
       intruder.connect(`tcp://127.0.0.1:${(transports[1] as unknown as { options: { peers: Peer[] } }).options.peers[1]!.port}`);
-      const header: MessageHeader = { sender: 0, counter: 0, op: 1, step: 0, piece: 0, payloadBytes: 8 };
+      const header: MessageHeader = { sender: 0, receiver: 1, counter: 0, op: 1, step: 0, piece: 0, payloadBytes: 8 };
       const headerBytes = encodeHeader(header);
       const payload = Buffer.from(new Float32Array([1e9, 1e9]).buffer);
       // Another job's key: the tag does not verify.
-      await intruder.send([headerBytes, tagOf(deriveCommKey('test secret', 'job-2'), header, headerBytes, payload), payload]);
+      await intruder.send([headerBytes, tagOf(senderKey(deriveCommKey('test secret', 'job-2'), 0), header, headerBytes, payload), payload]);
       // Garbage.
       await intruder.send([Buffer.from('not a header')]);
       const collectives = transports.map((t) => new Collectives(t));
@@ -152,9 +152,9 @@ describe('ring allreduce and broadcast', function () {
       await Promise.all(collectives.map((c, rank) => c.allreduceMean(buffers[rank]!)));
       assert.deepEqual([...buffers[1]!], [2, 3]);
       // A genuine message of rank 0's, sent again: its counter is not new.
-      const genuine: MessageHeader = { sender: 0, counter: 0, op: 1, step: 0, piece: 0, payloadBytes: 8 };
+      const genuine: MessageHeader = { sender: 0, receiver: 1, counter: 0, op: 1, step: 0, piece: 0, payloadBytes: 8 };
       const genuineBytes = encodeHeader(genuine);
-      await intruder.send([genuineBytes, tagOf(KEY, genuine, genuineBytes, payload), payload]);
+      await intruder.send([genuineBytes, tagOf(senderKey(KEY, 0), genuine, genuineBytes, payload), payload]);
       await new Promise((resolve) => setTimeout(resolve, 200));
       assert.equal(transports[1]!.rejected, 3);
       assert.ok(logged.some((line) => /1: gradient exchange: dropped a message: bad tag \(claims rank 0\)/.test(line)), logged.join('\n'));
@@ -162,6 +162,60 @@ describe('ring allreduce and broadcast', function () {
       assert.ok(logged.some((line) => /1 frames, expected 3/.test(line)), logged.join('\n'));
     } finally {
       intruder.close();
+      await closeAll(transports);
+    }
+  });
+
+  it('refuses a message of rank 0\'s to rank 1 replayed to rank 2, and keeps the genuine one that follows; a second message for a waiting address does not replace the first', async () => {
+    const logged: string[] = [];
+    const transports = await openRing(3, { log: (rank, line) => logged.push(`${rank}: ${line}`) });
+    const intruder = new zmq.Push({ linger: 0 });
+    const portOf = (rank: number) => (transports[rank] as unknown as { options: { peers: Peer[] } }).options.peers[rank]!.port;
+    const seal = (header: MessageHeader, payload: Buffer): Buffer[] => {
+      const bytes = encodeHeader(header);
+      return [bytes, tagOf(senderKey(KEY, header.sender), header, bytes, payload), payload];
+    };
+    try {
+      // What rank 0 sends rank 1 first (a piece of a parameter server's shard, say), as captured on the wire.
+      const captured = seal({ sender: 0, receiver: 1, counter: 0, op: 7, step: 3, piece: 0, payloadBytes: 8 }, Buffer.from(new Float32Array([1e9, 1e9]).buffer));
+      intruder.connect(`tcp://127.0.0.1:${portOf(2)}`);
+      await intruder.send(captured);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(transports[2]!.rejected, 1);
+      assert.ok(logged.some((line) => /2: gradient exchange: dropped a message: a message of rank 0's meant for rank 1, replayed here/.test(line)), logged.join('\n'));
+      // Rank 0's own first message to rank 2 (counter 0 of that pair) still arrives: nothing was used up.
+      const genuine = new Float32Array([5, 6]);
+      await transports[0]!.send(2, { op: 7, step: 3, piece: 0 }, new Uint8Array(genuine.buffer));
+      const received = await transports[2]!.receive(0, { op: 7, step: 3, piece: 0 });
+      assert.deepEqual([...new Float32Array(received.buffer, received.byteOffset, 2)], [5, 6]);
+      // Two messages from rank 0 for one address rank 1 has not asked for yet: the first stays.
+      await transports[0]!.send(1, { op: 8, step: 0, piece: 0 }, new Uint8Array(new Float32Array([1, 1]).buffer));
+      await transports[0]!.send(1, { op: 8, step: 0, piece: 0 }, new Uint8Array(new Float32Array([2, 2]).buffer));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const first = await transports[1]!.receive(0, { op: 8, step: 0, piece: 0 });
+      assert.deepEqual([...new Float32Array(first.buffer, first.byteOffset, 2)], [1, 1]);
+      assert.ok(logged.some((line) => /1: gradient exchange: dropped a message: a second message from rank 0 for op 8 step 0 piece 0; the first is kept/.test(line)), logged.join('\n'));
+    } finally {
+      intruder.close();
+      await closeAll(transports);
+    }
+  });
+
+  it('names a rank that never opened its port after the rendezvous (it died before), long before the receive timeout', async () => {
+    const base = await getFreePortBlock(3);
+    const peers: Peer[] = Array.from({ length: 3 }, (_, rank) => ({ rank, host: `node${rank}`, address: '127.0.0.1', port: base + rank }));
+    // Ranks 0 and 1 open theirs; rank 2 never does.
+    const transports = await Promise.all([0, 1].map((rank) => Transport.open({ rank, peers, key: KEY, timeoutMs: 600_000, handshakeTimeoutMs: 1500 })));
+    try {
+      const started = Date.now();
+      const errors = await Promise.all(transports.map((t) => t.receive(2, { op: 1, step: 0, piece: 0 }).then(() => undefined, (e: unknown) => e)));
+      for (const error of errors) {
+        assert.ok(error instanceof CommError, String(error));
+        assert.equal(error.rank, 2);
+        assert.match(error.message, /cannot reach rank 2 \(node2\): it has not opened its gradient-exchange port \d+ in the 1\.5 s since the rendezvous/);
+      }
+      assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+    } finally {
       await closeAll(transports);
     }
   });

@@ -194,6 +194,20 @@ describe('hpctrain train (real processes)', function () {
     assert.ok(existsSync(join(dir, 'run-kill', 'metrics.csv')), 'the steps done before the kill are on disk');
   });
 
+  it('stops every worker before the first step when they disagree on what they worked out alone, naming the rank and what differs', async () => {
+    const port = await getFreePortBlock(3);
+    const env = { HPCTRAIN_SIZE: '2', HPCTRAIN_JOB_ID: `agree-${port}`, HPCTRAIN_PORT: String(port), HPCTRAIN_SECRET: 'agreement test' };
+    // As if rank 1's node listed fewer steps: here, another --steps on its command line.
+    const ranks = [0, 1].map((rank) => execa(process.execPath, [CLI, 'train', '--data', 'synthetic', ...SMALL, '--batch-size', '2', '--steps', rank === 0 ? '6' : '5',
+      '--eval-batches', '0', '--run-dir', join(dir, 'run-agree')], { env: { ...env, HPCTRAIN_RANK: String(rank) }, reject: false, timeout: 120_000, all: true }));
+    const [first, second] = await Promise.all(ranks);
+    assert.equal(second!.exitCode, 1, second!.all);
+    assert.match(second!.all ?? '', /error: rank 1 disagrees with the first worker \(rank 0\) on maxSteps: 5 here, 6 on the first worker/);
+    assert.equal(first!.exitCode, 1, first!.all);
+    assert.match(first!.all ?? '', /error: the workers disagree: rank\(s\) 1 differ from the first worker \(rank 0\)/);
+    assert.doesNotMatch(first!.all ?? '', /^step 1\//m);
+  });
+
   it('refuses a batch that cannot fit in the wasm heap, before the first step: on one thread, and a slice of it on each compute thread', async () => {
     const result = await runCli(['train', '--backend', 'wasm', '--image-size', '299', '--batch-size', '16', '--compute-threads', '1', '--steps', '1', '--run-dir', join(dir, 'run-big')]);
     assert.equal(result.exitCode, 2, result.stderr);

@@ -77,6 +77,32 @@ describe('data/loader', function () {
     assert.deepEqual(input.badImages, reported);
   });
 
+  it('refills the slots of bad images the same way in a resumed epoch as in the uninterrupted one, whatever order the decodes finish in', async () => {
+    const dir = makeTempDir();
+    try {
+      const small = await writeImagenetTrain(dir, 3, 20, [40, 30]);
+      for (let i = 0; i < 6; i++) writeFileSync(join(dir, 'train', small.classes[i % 3]!, `broken${i}.JPEG`), CORRUPT_BYTES);
+      const input = await openInput({ data: dir, split: 'train', batchSize: 4, imageSize: SIZE, rank: 0, size: 1, seed: 9, threads: 3, prefetch: 3, pool, maxBadFraction: 0.2 });
+      opened.push(input);
+      for (const epoch of [0, 1]) {
+        const whole = await collect(input, epoch);
+        for (const from of [1, 6, 11]) {
+          const resumed: Batch[] = [];
+          for await (const batch of input.epoch(epoch, from)) resumed.push(batch);
+          assert.equal(resumed.length, whole.length - from);
+          resumed.forEach((batch, i) => {
+            assert.deepEqual([...batch.labels], [...whole[from + i]!.labels], `epoch ${epoch}, resumed at ${from}: batch ${from + i}'s labels`);
+            assert.ok(Buffer.from(batch.images.buffer, batch.images.byteOffset, batch.images.byteLength)
+              .equals(Buffer.from(whole[from + i]!.images.buffer, whole[from + i]!.images.byteOffset, whole[from + i]!.images.byteLength)), `epoch ${epoch}, resumed at ${from}: batch ${from + i}'s images`);
+          });
+        }
+      }
+      assert.equal(input.badImages.length, 6);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
   it('stops with a DataError naming the files when more than 1% are bad', async () => {
     const dir = makeTempDir();
     try {

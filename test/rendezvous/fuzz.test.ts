@@ -69,8 +69,12 @@ describe('rendezvous under hostile and broken peers', function () {
       rank2.receiveTimeout = 5000;
       const reply = decodeMessage(keyring, await rank2.receive(), 1 << 20);
       assert.equal(reply.header.type, 'table');
-      const tables = [...all.map((r: Rendezvous) => r.table), decodeTable(reply.body, 4)];
+      const gathered = decodeTable(reply.body, 4);
+      const tables = [...all.map((r: Rendezvous) => r.table), gathered.members];
       for (const table of tables) assert.deepEqual(table, tables[0]);
+      // Rank 0's session for this run reaches every rank, the hand-played one too.
+      assert.match(gathered.session, /^[0-9a-f]{32}$/);
+      for (const r of all) assert.equal(r.session, gathered.session);
       assert.deepEqual(tables[0]!.map((m) => m.host), ['node01', 'node02', 'node03', 'node04']);
 
       const counts = all[0]!.rejected.counts;

@@ -61,8 +61,10 @@ describe('rendezvous protocol', () => {
     const members = Array.from({ length: 300 }, (_, rank) => ({
       rank, host: `nid${String(rank + 1).padStart(5, '0')}`, address: `nid${String(rank + 1).padStart(5, '0')}`, localRank: rank % 4, pid: 5000 + rank * 7,
     }));
-    const body = encodeTable(members);
-    assert.deepEqual(decodeTable(body, 300), members);
+    const session = 'ab'.repeat(16);
+    const body = encodeTable(members, session);
+    assert.deepEqual(decodeTable(body, 300), { members, session });
+    assert.throws(() => decodeTable(encodeTable(members, 'not hex'), 300), /table without a session/);
     assert.ok(body.length < 300 * 12, `${body.length} bytes`);
     assert.throws(() => decodeTable(body, 301), ProtocolReject);
     assert.throws(() => decodeTable(Buffer.from('{"hosts":"n[1-"}'), 1), ProtocolReject);

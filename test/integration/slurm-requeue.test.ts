@@ -1,0 +1,179 @@
+// Time limits, signals and requeues through the real batch script on the real local Slurm
+// cluster: a job whose time limit comes mid-training, one signalled with scancel and then
+// requeued by an admin's scontrol requeue, and the cap on requeues. Each must end on the weights
+// of the uninterrupted run, with every step once in metrics.csv.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { readStepCsv } from '../../src/metrics/csv.js';
+import { runCli } from '../helpers/cli.js';
+import { REPO, requireSlurmCluster, waitForJob } from '../helpers/slurm.js';
+
+const STEPS = 100;
+const SETTINGS = { HPCTRAIN_DATA: 'synthetic', HPCTRAIN_IMAGE_SIZE: '75', HPCTRAIN_BATCH_SIZE: '2', HPCTRAIN_STEPS: String(STEPS), HPCTRAIN_NUM_CLASSES: '4',
+  HPCTRAIN_EVAL_BATCHES: '0', HPCTRAIN_LOG_EVERY: '1', HPCTRAIN_COMPUTE_THREADS: '1' };
+const exportOf = (settings: Record<string, string>): string => `--export=ALL,${Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(',')}`;
+
+/**
+ * Slurm holds a requeued job for about two minutes before it may start again; the tests do not
+ * wait for that, but only once its nodes are idle again (started earlier, a job finds the
+ * credential of its last run revoked and fails).
+ */
+function hurryRequeues(jobId: () => string | undefined): () => void {
+  let running = true;
+  const loop = (async () => {
+    let pendingSince: number | undefined;
+    while (running) {
+      const id = jobId();
+      if (id) {
+        const state = String((await execa('squeue', ['-h', '-j', id, '-o', '%T'], { reject: false })).stdout).trim();
+        pendingSince = state === 'PENDING' ? (pendingSince ?? Date.now()) : undefined;
+        const nodes = String((await execa('sinfo', ['-h', '-o', '%T'], { reject: false })).stdout).trim().split('\n');
+        if (pendingSince !== undefined && Date.now() - pendingSince > 3000 && nodes.every((node) => node === 'idle')) {
+          await execa('scontrol', ['update', `jobid=${id}`, 'StartTime=now'], { reject: false });
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  })();
+  return () => {
+    running = false;
+    void loop;
+  };
+}
+
+/** sbatch --wait of slurm/train.slurm, with `during` run on its job id (and the output so far) meanwhile. */
+async function sbatchWait(work: string, args: string[], during?: (jobId: string, output: () => string) => Promise<void>) {
+  const subprocess = execa('sbatch', ['--wait', '--parsable', `--output=${work}/slurm-%j.out`, ...args, 'slurm/train.slurm'], { cwd: REPO, reject: false, buffer: true });
+  let jobId: string | undefined;
+  subprocess.stdout?.on('data', (chunk: Buffer) => { jobId ??= /^(\d+)/.exec(chunk.toString())?.[1]; });
+  const output = () => {
+    try {
+      return jobId ? readFileSync(join(work, `slurm-${jobId}.out`), 'utf8') : '';
+    } catch {
+      return '';
+    }
+  };
+  const stop = hurryRequeues(() => jobId);
+  try {
+    if (during) {
+      while (!jobId) await new Promise((resolve) => setTimeout(resolve, 200));
+      await during(jobId, output);
+    }
+    const result = await subprocess;
+    return { exitCode: result.exitCode, output: output(), stderr: String(result.stderr), jobId: jobId! };
+  } finally {
+    stop();
+  }
+}
+
+async function until(what: string, test: () => boolean, timeoutMs = 180_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+const digestsOf = (output: string): string[] => [...output.matchAll(/^weights sha256=([0-9a-f]{64})$/gm)].map((m) => m[1]!);
+const runsOf = (output: string): number => output.split('\n').filter((line) => /^train\.slurm: job \d+ on 2 node/.test(line)).length;
+
+describe('time limits and requeues on the local Slurm cluster', function () {
+  this.timeout(600_000);
+  let uninterrupted: string;
+  before(async function () {
+    await requireSlurmCluster(this);
+    // The same training in one go, through the local launcher: the digest every requeued job must end on.
+    const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
+    const whole = await runCli(['launch', '-n', '2', '--', 'train', '--run-dir', join(work, 'run')], { env: SETTINGS, timeoutMs: 400_000 });
+    assert.equal(whole.exitCode, 0, whole.stderr);
+    uninterrupted = /^\[rank 0\] weights sha256=([0-9a-f]{64})$/m.exec(whole.stdout)![1]!;
+  });
+
+  it('a job whose time limit comes mid-training (--time=2, USR1 90 s ahead) checkpoints, requeues itself, resumes and ends on the uninterrupted weights', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
+    const runDir = join(work, 'run');
+    // No margin of the trainer's own: the signal, not the planner, is what this job stops on.
+    const { exitCode, output, stderr } = await sbatchWait(work, ['--nodes=2', '--time=2', '--signal=USR1@90',
+      exportOf({ ...SETTINGS, HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_STOP_MARGIN: '0' })]);
+    assert.equal(exitCode, 0, `${stderr}\n${output}`);
+    assert.match(output, /lifecycle: .*the job ends at .* \(squeue %L\)/);
+    assert.match(output, /got SIGUSR1: every worker stops after the next step/);
+    assert.match(output, /train\.slurm: scontrol requeue \d+ \(requeue 1 of at most 10\)/);
+    assert.ok(runsOf(output) >= 2, output);
+    assert.match(output, /resuming from .*ckpt-\d+\.hpct: step \d+/);
+    const steps = readStepCsv(join(runDir, 'metrics.csv')).map((r) => r.step);
+    assert.deepEqual(steps, Array.from({ length: STEPS }, (_, i) => i + 1), 'metrics.csv holds every step once');
+    const digests = digestsOf(output);
+    assert.equal(digests.length, 2, output);
+    for (const digest of digests) assert.equal(digest, uninterrupted, 'the requeued job ended elsewhere than the uninterrupted run');
+  });
+
+  it('scancel --signal=USR1 mid-run, then an admin\'s scontrol requeue mid-run: each time it checkpoints and resumes; it ends on the uninterrupted weights, every step once', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
+    const runDir = join(work, 'run');
+    const { exitCode, output, stderr } = await sbatchWait(work, ['--nodes=2', exportOf({ ...SETTINGS, HPCTRAIN_RUN_DIR: runDir })], async (jobId, soFar) => {
+      await until('step 5', () => /^step 5\/100 /m.test(soFar()));
+      await execa('scancel', ['--signal=USR1', jobId]);
+      // Two steps into the second run, after its resume.
+      await until('the second run', () => (soFar().split('resuming from').slice(1).at(-1)?.match(/^step \d+\/100 /gm) ?? []).length >= 2);
+      await execa('scontrol', ['requeue', jobId]);
+    });
+    assert.equal(exitCode, 0, `${stderr}\n${output}`);
+    assert.match(output, /stopped at step \d+ of 100 \(SIGUSR1\), with a checkpoint/);
+    // The admin's requeue sends SIGTERM: the ranks checkpoint within KillWait too.
+    assert.match(output, /got SIGTERM: every worker stops after the next step/);
+    assert.match(output, /stopped at step \d+ of 100 \(SIGTERM\), with a checkpoint/);
+    assert.equal(runsOf(output), 3, output);
+    assert.equal([...output.matchAll(/resuming from .*ckpt-\d+\.hpct: step \d+/g)].length, 2, output);
+    assert.deepEqual(readStepCsv(join(runDir, 'metrics.csv')).map((r) => r.step), Array.from({ length: STEPS }, (_, i) => i + 1), 'metrics.csv holds every step once');
+    const digests = digestsOf(output);
+    assert.equal(digests.length, 2, output);
+    for (const digest of digests) assert.equal(digest, uninterrupted, 'the requeued job ended elsewhere than the uninterrupted run');
+    assert.deepEqual(readdirSync(join(runDir, 'checkpoints')).at(-1), `ckpt-${String(STEPS).padStart(9, '0')}.hpct`);
+  });
+
+  it('stops requeueing at HPCTRAIN_MAX_REQUEUES, saying so, with the checkpoint kept', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
+    const runDir = join(work, 'run');
+    // A margin longer than any job: every run stops after its second step, as a job cut short every time would.
+    const { exitCode, output } = await sbatchWait(work, ['--nodes=2',
+      exportOf({ ...SETTINGS, HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_STOP_MARGIN: '100000', HPCTRAIN_MAX_REQUEUES: '1' })]);
+    assert.equal(exitCode, 75, output);
+    assert.equal(runsOf(output), 2, output);
+    assert.match(output, /train\.slurm: requeued 1 time\(s\) already, HPCTRAIN_MAX_REQUEUES=1: not again; resubmit with HPCTRAIN_RUN_DIR=/);
+    assert.deepEqual(readStepCsv(join(runDir, 'metrics.csv')).map((r) => r.step), [1, 2, 3, 4]);
+    assert.deepEqual(readdirSync(join(runDir, 'checkpoints')).at(-1), 'ckpt-000000004.hpct');
+  });
+
+  it('qsub pbs/train.pbs through the Torque wrappers: stopped early, it submits itself again after the job (-W depend=afterany), which resumes and ends on the uninterrupted weights', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
+    const runDir = join(work, 'run');
+    const settings = { ...SETTINGS, HPCTRAIN_STEPS: '4' };
+    const whole = await runCli(['launch', '-n', '2', '--', 'train', '--run-dir', join(work, 'whole')], { env: settings });
+    assert.equal(whole.exitCode, 0, whole.stderr);
+    const reference = /^\[rank 0\] weights sha256=([0-9a-f]{64})$/m.exec(whole.stdout)![1]!;
+    // A margin longer than the walltime: the first run stops after its second step, as one cut short by the walltime would.
+    const vars = Object.entries({ ...settings, HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_STOP_MARGIN: '100000' }).map(([k, v]) => `${k}=${v}`).join(',');
+    const out = join(work, 'pbs.out');
+    const submitted = await execa('qsub', ['-V', '-l', 'nodes=2', '-l', 'walltime=00:10:00', '-o', out, '-j', 'oe', '-v', vars, 'pbs/train.pbs'], { cwd: REPO });
+    const first = await waitForJob(submitted.stdout.trim(), 300_000);
+    const output = readFileSync(out, 'utf8');
+    assert.equal(`${first.state} ${first.exitCode}`, 'FAILED 75:0', output);
+    assert.match(output, /stopped at step 2 of 4 \(the job's end \(squeue %L\) at .*\), with a checkpoint/);
+    assert.match(output, /train\.pbs: qsub -V -W depend=afterany:\d+ .*-l walltime=00:10:00 -l nodes=2 -o \S+pbs\.out\.1 /);
+    const next = /^(\d+)$/m.exec(output)?.[1];
+    assert.ok(next, output);
+    const second = await waitForJob(next, 300_000);
+    const resumed = readFileSync(`${out}.1`, 'utf8');
+    assert.equal(`${second.state} ${second.exitCode}`, 'COMPLETED 0:0', resumed);
+    assert.match(resumed, /run 2 of at most 11/);
+    assert.match(resumed, /resuming from .*ckpt-000000002\.hpct: step 2/);
+    const digests = digestsOf(resumed);
+    assert.equal(digests.length, 2, resumed);
+    for (const digest of digests) assert.equal(digest, reference, 'the resubmitted job ended elsewhere than the uninterrupted run');
+    assert.deepEqual(readStepCsv(join(runDir, 'metrics.csv')).map((r) => r.step), [1, 2, 3, 4]);
+  });
+});
