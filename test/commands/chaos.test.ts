@@ -52,30 +52,36 @@ describe('chaos: kill -9 of a random rank at a random step, again and again', fu
       const runDir = join(dir, `chaos-${strategy}`);
       const log: string[] = [];
       let done = 0;
+      // Where each run resumed and where its rank was killed: the steps done after the last checkpoint on disk are done again.
+      const killedAt: number[] = [];
+      const resumedAt: number[] = [];
       for (let kill = 0; kill < KILLS; kill++) {
         const job = startJob(size, runDir, await getFreePortBlock(size + 1), extra, firstWorker);
         // A step of this run, 1 to 4 past where it resumes, on a rank of any role.
-        const resumedAt = () => Number(/resuming from .*: step (\d+)/.exec(job.first())?.[1] ?? 0);
         const target = Math.min(STEPS - 1, done + 1 + Math.floor(random() * 4));
         const victim = Math.floor(random() * size);
         while (lastStep(job.first()) < target && job.ranks.every((r) => r.exitCode === null)) await new Promise((resolve) => setTimeout(resolve, 50));
         job.ranks[victim]!.kill('SIGKILL');
         const results = await Promise.all(job.ranks);
         done = lastStep(job.first());
-        log.push(`run ${kill + 1}: resumed at ${resumedAt()}, rank ${victim} killed at step ${done} (aimed at ${target})`);
+        killedAt.push(done);
+        resumedAt.push(Number(/resuming from .*: step (\d+)/.exec(job.first())?.[1] ?? 0));
+        log.push(`run ${kill + 1}: resumed at ${resumedAt.at(-1)}, rank ${victim} killed at step ${done} (aimed at ${target})`);
         for (const [rank, result] of results.entries()) {
           if (rank !== victim) assert.notEqual(result.exitCode, 0, `rank ${rank} did not notice rank ${victim}'s death:\n${result.all}`);
         }
       }
       const last = startJob(size, runDir, await getFreePortBlock(size + 1), extra, firstWorker);
       const results = await Promise.all(last.ranks);
+      resumedAt.push(Number(/resuming from .*: step (\d+)/.exec(last.first())?.[1] ?? 0));
+      const lost = killedAt.map((step, i) => step - resumedAt[i + 1]!);
       for (const result of results) assert.equal(result.exitCode, 0, `${log.join('\n')}\n${result.all}`);
       const digests = results.map((r) => /^weights sha256=([0-9a-f]{64})$/m.exec(String(r.all ?? ''))?.[1]).filter(Boolean);
       assert.equal(digests.length, size - (strategy === 'ps' ? 1 : 0), log.join('\n'));
       for (const digest of digests) assert.equal(digest, uninterrupted, `the job ended elsewhere than the uninterrupted run (seed ${seed}):\n${log.join('\n')}`);
       assert.deepEqual(readStepCsv(join(runDir, 'metrics.csv')).map((r) => r.step), Array.from({ length: STEPS }, (_, i) => i + 1),
         `metrics.csv does not hold every step once (seed ${seed}):\n${log.join('\n')}`);
-      console.log(`      ${log.join('; ')}`);
+      console.log(`      ${log.join('; ')}; steps lost per kill: ${lost.join(', ')} (checkpoints every 2 steps)`);
     });
   }
 });

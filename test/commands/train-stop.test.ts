@@ -93,6 +93,7 @@ describe('hpctrain train stops for the scheduler (real processes)', function () 
     const seen = ranks.map(collect);
     await waitFor(ranks[0]!, /^step 2\/1000 /m, seen[0]!);
     const signalled = Date.now();
+    const stepAtSignal = Math.max(...[...seen[0]!.text.matchAll(/^step (\d+)\/1000 /gm)].map((m) => Number(m[1])));
     ranks[1]!.kill('SIGTERM');
     const results = await Promise.all(ranks);
     const seconds = (Date.now() - signalled) / 1000;
@@ -106,6 +107,8 @@ describe('hpctrain train stops for the scheduler (real processes)', function () 
     assert.equal(record.step, Number(first[1]));
     assert.equal(record.reason, 'another worker\'s signal or end time');
     assert.ok(seconds < 30, `${seconds} s from SIGTERM to exit: more than Slurm's KillWait`);
+    const checkpointSeconds = /checkpoint \S+ \((\d+\.\d) s\)/.exec(seen[0]!.text)?.[1];
+    console.log(`      SIGTERM at step ${stepAtSignal}, stopped after step ${record.step}, exit ${seconds.toFixed(1)} s after the signal, checkpoint ${checkpointSeconds} s; steps lost: 0`);
   });
 
   it('stops by itself before the job\'s end (HPCTRAIN_JOB_END), with the margin, and exits 75', async () => {
