@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { endianness } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { basename, join } from 'node:path';
 import { CheckpointError, CorruptCheckpointError, HpcTrainError } from '../errors.js';
 import {
@@ -159,6 +160,60 @@ export async function listCheckpoints(dir: string): Promise<CheckpointFile[]> {
 }
 
 /** Reads and verifies one; throws CorruptCheckpointError (a CheckpointError, phase 'checkpoint') naming the file and what is wrong. */
+/**
+ * writeCheckpoint on a thread of its own: the arrays are moved there (transferred, not copied),
+ * so they must not be used after write(). One write at a time is the caller's to keep.
+ */
+export class CheckpointWriter {
+  private worker: Worker | undefined;
+  private next = 0;
+  private readonly pending = new Map<number, { resolve(path: string): void; reject(error: Error): void }>();
+
+  write(dir: string, state: CheckpointState, options: { keep: number }): Promise<string> {
+    const worker = this.start();
+    const id = this.next++;
+    // Only arrays that own their whole buffer move; a view into a larger one is copied.
+    const buffers = [...new Set(Object.values(state.arrays).filter((values) => values.byteOffset === 0 && values.byteLength === values.buffer.byteLength)
+      .map((values) => values.buffer))].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+    return new Promise<string>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.ref();
+      worker.postMessage({ id, dir, state, keep: options.keep }, buffers);
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker) await worker.terminate();
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(new URL('./writer-thread.js', import.meta.url));
+    worker.on('message', (reply: { id: number; path?: string; error?: { message: string; hint?: string } }) => {
+      const waiting = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      if (this.pending.size === 0) worker.unref();
+      if (reply.error) waiting?.reject(new CheckpointError(reply.error.message, { hint: reply.error.hint }));
+      else waiting?.resolve(reply.path!);
+    });
+    worker.on('error', (error) => this.failAll(new CheckpointError(`the checkpoint writer's thread failed: ${error.message}`, { cause: error, hint: WRITE_HINT })));
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = undefined;
+      this.failAll(new CheckpointError(`the checkpoint writer's thread exited (status ${code})`, { hint: WRITE_HINT }));
+    });
+    worker.unref();
+    this.worker = worker;
+    return worker;
+  }
+
+  private failAll(error: Error): void {
+    for (const waiting of this.pending.values()) waiting.reject(error);
+    this.pending.clear();
+  }
+}
+
 /**
  * Moves the checkpoints of steps after `step` into `<dir>/superseded-<time>/`, where a later
  * resume does not look: a run that starts afresh (or from a file) in a directory that holds an

@@ -50,7 +50,7 @@ export async function openLifecycle(
   if (early) job.log(`got ${early} while starting: the run stops after its second step, with a checkpoint`);
   const unwatch = context.signals?.watch((signal) => {
     lifecycle.notify(signal);
-    job.log(`got ${signal}: every worker stops after the next step, with a checkpoint (exit status ${REQUEUE_STATUS})`);
+    job.log(`got ${signal}: every worker stops within 3 steps, after the same one, with a checkpoint (exit status ${REQUEUE_STATUS})`);
   });
   if (job.first) job.log(lifecycle.describe(requeueSignal));
   return { lifecycle, requeueSignal, close: () => unwatch?.() };

@@ -69,7 +69,7 @@ export const TRAIN_OPTIONS: readonly OptionSpec[] = [
   { name: 'checkpoint-minutes', type: 'number', env: 'HPCTRAIN_CHECKPOINT_MINUTES', default: 10, min: 0, valueName: 'M',
     describe: 'checkpoint when M minutes have passed since the last one (0: never by time); a crash loses at most this much' },
   { name: 'requeue-signal', type: 'string', env: 'HPCTRAIN_REQUEUE_SIGNAL', default: 'USR1', valueName: 'SIG',
-    describe: `USR1 or USR2: on it (as on SIGTERM) every worker stops after the next step, one checkpoint is written and every rank exits with status ${REQUEUE_STATUS} ("requeue me"); slurm/train.slurm asks Slurm for it ahead of the time limit` },
+    describe: `USR1 or USR2: on it (as on SIGTERM) every worker stops within 3 steps, after the same one, one checkpoint is written and every rank exits with status ${REQUEUE_STATUS} ("requeue me"); slurm/train.slurm asks Slurm for it ahead of the time limit` },
   { name: 'stop-margin', type: 'number', env: 'HPCTRAIN_STOP_MARGIN', default: 60, min: 0, valueName: 'SECONDS',
     describe: "with a known end of the job (SLURM_JOB_END_TIME, HPCTRAIN_JOB_END, squeue's time left): stop with a checkpoint when 2 steps, a checkpoint and this margin would no longer fit before it" },
   { name: 'keep-checkpoints', type: 'integer', env: 'HPCTRAIN_KEEP_CHECKPOINTS', default: 3, min: 1, valueName: 'K', describe: 'keep the newest K checkpoints' },

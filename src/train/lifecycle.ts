@@ -86,6 +86,6 @@ export class RunLifecycle {
     const end = endsAt === undefined
       ? 'no end time known (no time limit, or not under Slurm or PBS)'
       : `the job ends at ${new Date(endsAt).toISOString()} (${endSource}): stopping with a checkpoint ${Math.round(marginMs / 1000)} s + 2 steps + a checkpoint before it`;
-    return `lifecycle: on ${requeueSignal} or SIGTERM, every worker stops after the next step with a checkpoint (exit status ${REQUEUE_STATUS}); ${end}`;
+    return `lifecycle: on ${requeueSignal} or SIGTERM, every worker stops within 3 steps, after the same one, with a checkpoint (exit status ${REQUEUE_STATUS}); ${end}`;
   }
 }

@@ -128,7 +128,8 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
       stats[2 + exchange.workerIndex] = commStart - waitStart;
       const wish = stopAfter === undefined ? lifecycle.wish() : undefined;
       stats[voteSlot] = wish ? 1 : 0;
-      const captureState = stopAfter === step + 1 || (records?.checkpointDue(step + 1, maxSteps) ?? false);
+      // The first worker's checkpoints: every so often, at the end, and at the step the run stops after.
+      const captureState = records !== undefined && (stopAfter === step + 1 || records.checkpointDue(step + 1, maxSteps));
       // Throws, on every worker alike, when the averaged loss or gradient norm is not finite: nothing of the step is applied.
       const output = await exchange.step(params, { step, learningRate, local: result.local, stats, captureState });
       const commEnd = performance.now();

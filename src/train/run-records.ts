@@ -6,7 +6,7 @@
 // valid checkpoint, skipping corrupt ones, and drops the CSV rows after it.
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { loadNewestCheckpoint, readCheckpoint, supersedeCheckpoints, writeCheckpoint, type CheckpointState } from '../checkpoint/checkpoint.js';
+import { CheckpointWriter, loadNewestCheckpoint, readCheckpoint, supersedeCheckpoints, type CheckpointState } from '../checkpoint/checkpoint.js';
 import { CheckpointError, NumericalError } from '../errors.js';
 import { EVAL_TABLE, RecordCsv, StepCsv, type EvalRecord, type StepRecord } from '../metrics/csv.js';
 import { Progress } from '../metrics/progress.js';
@@ -59,6 +59,8 @@ export class RunRecords {
   private readonly rows: StepRecord[] = [];
   private lastCheckpointAt = performance.now();
   private writing: Promise<void> = Promise.resolve();
+  /** Writes on a thread of its own, so that the steps do not hold the writes up. */
+  private readonly writer = new CheckpointWriter();
   /** The step of the checkpoint being written, if one is. */
   private inFlight: number | undefined;
   private skippedDuring: number | undefined;
@@ -198,7 +200,7 @@ export class RunRecords {
     this.writing = this.writing.then(async () => {
       this.inFlight = step;
       try {
-        const path = await writeCheckpoint(this.checkpointDir, checkpoint, { keep: this.options.keepCheckpoints });
+        const path = await this.writer.write(this.checkpointDir, checkpoint, { keep: this.options.keepCheckpoints });
         this.lastCheckpointMs = performance.now() - started;
         this.options.log(`checkpoint ${path} (${(this.lastCheckpointMs / 1000).toFixed(1)} s)`);
         this.checkpointFailure = undefined;
@@ -215,6 +217,7 @@ export class RunRecords {
   /** After a failure: waits for the checkpoint being written (so that the last good one is on disk), and closes the CSVs. */
   async abandon(): Promise<void> {
     await this.writing;
+    await this.writer.close();
     this.csv?.close();
     this.evalCsv?.close();
   }
@@ -222,6 +225,7 @@ export class RunRecords {
   /** Waits for the checkpoint being written; throws if the last one failed. Closes the CSV. */
   async flush(): Promise<void> {
     await this.writing;
+    await this.writer.close();
     this.csv?.close();
     this.evalCsv?.close();
     if (this.checkpointFailure) {

@@ -3,11 +3,12 @@
 // what a crash mid-write leaves behind.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  type CheckpointState, listCheckpoints, loadNewestCheckpoint, readCheckpoint, writeCheckpoint,
+  type CheckpointState, CheckpointWriter, listCheckpoints, loadNewestCheckpoint, readCheckpoint, writeCheckpoint,
 } from '../../src/checkpoint/checkpoint.js';
 import { CheckpointError, CorruptCheckpointError } from '../../src/errors.js';
 import { randomFloats, seededRandom } from '../helpers/random.js';
@@ -312,5 +313,32 @@ describe('checkpoints', function () {
     const path = await writeCheckpoint(root, state, { keep: 2 });
     assert.ok((await stat(path)).size > 3 * 4 * length);
     assertSameState(await readCheckpoint(path), state);
+  });
+
+  it('writes on a thread of its own: the checkpoint reaches the disk while this thread is busy, as it is in a training step', async () => {
+    const length = 16 * 1024 * 1024;
+    const weights = randomFloats(seededRandom(3), length);
+    const expected = { step: 7, meta: { epoch: 1 }, arrays: { weights: weights.slice(), shared: Float32Array.of(1, 2, 3) } };
+    const view = new Float32Array(8).fill(5).subarray(2, 5);
+    const writer = new CheckpointWriter();
+    try {
+      const written = writer.write(root, { step: 7, meta: { epoch: 1 }, arrays: { weights, shared: Float32Array.of(1, 2, 3), view } }, { keep: 2 });
+      // The whole-buffer arrays moved to the writer; a view into a larger buffer was copied.
+      assert.equal(weights.length, 0, 'the weights were copied, not moved');
+      assert.deepEqual([...view], [5, 5, 5]);
+      // Busy, as a step is: no event of this thread's runs until the file is there.
+      const path = join(root, 'ckpt-000000007.hpct');
+      const give = Date.now() + 60_000;
+      while (!existsSync(path) && Date.now() < give) { /* a step's work */ }
+      assert.ok(existsSync(path), 'the checkpoint did not reach the disk while this thread was busy');
+      assert.equal(await written, path);
+      const read = await readCheckpoint(path);
+      assertSameState({ ...read, arrays: { weights: read.arrays.weights!, shared: read.arrays.shared! } }, expected);
+      assert.deepEqual([...read.arrays.view!], [5, 5, 5]);
+      // A failure on the thread comes back as the same CheckpointError.
+      await assert.rejects(writer.write(root, { step: -1, meta: {}, arrays: {} }, { keep: 1 }), (e: unknown) => e instanceof CheckpointError && /step -1/.test(e.message));
+    } finally {
+      await writer.close();
+    }
   });
 });

@@ -223,6 +223,24 @@ describe('batch scripts on the local Slurm cluster', function () {
       checkSameWeights(result.stdout, 2);
     });
 
+    it('pbs/train.pbs plans from the walltime (PBS_WALLTIME): the ranks stop with a checkpoint before it and exit 75, without any signal', async () => {
+      const runDir = join(work, 'run');
+      const started = Date.now();
+      const result = await runPbsScript(work, [hostname(), hostname()], {
+        PBS_JOBID: '4444.pbsserver', PBS_WALLTIME: '75', HPCTRAIN_LAUNCHER: 'mpirun', HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_REQUEUE: 'no',
+        HPCTRAIN_TASKS_PER_NODE: '2', HPCTRAIN_MPIRUN_ARGS: '--allow-run-as-root --oversubscribe', HPCTRAIN_STOP_MARGIN: '10',
+        HPCTRAIN_DATA: 'synthetic', HPCTRAIN_IMAGE_SIZE: '75', HPCTRAIN_BATCH_SIZE: '2', HPCTRAIN_STEPS: '100000', HPCTRAIN_NUM_CLASSES: '4',
+      });
+      const seconds = (Date.now() - started) / 1000;
+      assert.equal(result.exitCode, 75, result.all);
+      assert.match(result.all!, /lifecycle: .*the job ends at .* \(HPCTRAIN_JOB_END\)/);
+      assert.match(result.all!, /stopped at step \d+ of 100000 \(the job's end \(HPCTRAIN_JOB_END\) at .*\), with a checkpoint/);
+      assert.match(result.all!, /train\.pbs: HPCTRAIN_REQUEUE=no: not resubmitting; qsub again with -v HPCTRAIN_RUN_DIR=/);
+      assert.ok(seconds < 75, `the job ran ${seconds} s, past its walltime of 75 s`);
+      const step = Number(/"step": (\d+)/.exec(readFileSync(join(runDir, 'stopped.json'), 'utf8'))![1]);
+      assert.deepEqual(readdirSync(join(runDir, 'checkpoints')), [`ckpt-${String(step).padStart(9, '0')}.hpct`]);
+    });
+
     it('pbs/train.pbs\'s aprun path with HPCTRAIN_TASKS_PER_NODE=2: aprun -n 4 -N 2, local rank = ALPS_APP_PE mod 2', async () => {
       const runDir = join(work, 'run');
       const result = await runPbsScript(work, ['node1', 'node1', 'node2', 'node2'], {

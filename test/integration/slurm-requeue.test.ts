@@ -100,7 +100,7 @@ describe('time limits and requeues on the local Slurm cluster', function () {
       exportOf({ ...SETTINGS, HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_STOP_MARGIN: '0' })]);
     assert.equal(exitCode, 0, `${stderr}\n${output}`);
     assert.match(output, /lifecycle: .*the job ends at .* \(squeue %L\)/);
-    assert.match(output, /got SIGUSR1: every worker stops after the next step/);
+    assert.match(output, /got SIGUSR1: every worker stops within 3 steps, after the same one/);
     assert.match(output, /train\.slurm: scontrol requeue \d+ \(requeue 1 of at most 10\)/);
     assert.ok(runsOf(output) >= 2, output);
     assert.match(output, /resuming from .*ckpt-\d+\.hpct: step \d+/);
@@ -124,7 +124,7 @@ describe('time limits and requeues on the local Slurm cluster', function () {
     assert.equal(exitCode, 0, `${stderr}\n${output}`);
     assert.match(output, /stopped at step \d+ of 100 \(SIGUSR1\), with a checkpoint/);
     // The admin's requeue sends SIGTERM: the ranks checkpoint within KillWait too.
-    assert.match(output, /got SIGTERM: every worker stops after the next step/);
+    assert.match(output, /got SIGTERM: every worker stops within 3 steps, after the same one/);
     assert.match(output, /stopped at step \d+ of 100 \(SIGTERM\), with a checkpoint/);
     assert.equal(runsOf(output), 3, output);
     assert.equal([...output.matchAll(/resuming from .*ckpt-\d+\.hpct: step \d+/g)].length, 2, output);
@@ -146,6 +146,30 @@ describe('time limits and requeues on the local Slurm cluster', function () {
     assert.match(output, /train\.slurm: requeued 1 time\(s\) already, HPCTRAIN_MAX_REQUEUES=1: not again; resubmit with HPCTRAIN_RUN_DIR=/);
     assert.deepEqual(readStepCsv(join(runDir, 'metrics.csv')).map((r) => r.step), [1, 2, 3, 4]);
     assert.deepEqual(readdirSync(join(runDir, 'checkpoints')).at(-1), 'ckpt-000000004.hpct');
+  });
+
+  it('with HPCTRAIN_REQUEUE=sbatch (where scontrol requeue is not allowed) it submits itself again after the job, with its log and run directory; the new job resumes and ends on the uninterrupted weights', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
+    const runDir = join(work, 'run');
+    const settings = { ...SETTINGS, HPCTRAIN_STEPS: '4' };
+    const whole = await runCli(['launch', '-n', '2', '--', 'train', '--run-dir', join(work, 'whole')], { env: settings });
+    assert.equal(whole.exitCode, 0, whole.stderr);
+    const reference = /^\[rank 0\] weights sha256=([0-9a-f]{64})$/m.exec(whole.stdout)![1]!;
+    // The first run stops after its second step (a margin longer than the job); the second finishes.
+    const first = await sbatchWait(work, ['--nodes=2', exportOf({ ...settings, HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_STOP_MARGIN: '100000', HPCTRAIN_REQUEUE: 'sbatch' })]);
+    assert.equal(first.exitCode, 75, first.output);
+    assert.match(first.output, new RegExp(`train\\.slurm: sbatch --dependency=afterany:${first.jobId} --nodes=2 .*--time=30:00 .*--output=${work}/slurm-${first.jobId}\\.out`));
+    const next = /^Submitted batch job (\d+)$/m.exec(first.output)?.[1];
+    assert.ok(next, first.output);
+    const second = await waitForJob(next, 300_000);
+    const output = readFileSync(join(work, `slurm-${first.jobId}.out`), 'utf8');
+    assert.equal(`${second.state} ${second.exitCode}`, 'COMPLETED 0:0', output);
+    assert.match(output, /\(run 2 of at most 11\)/);
+    assert.match(output, /resuming from .*ckpt-000000002\.hpct: step 2/);
+    const digests = digestsOf(output);
+    assert.equal(digests.length, 2, output);
+    for (const digest of digests) assert.equal(digest, reference, 'the resubmitted job ended elsewhere than the uninterrupted run');
+    assert.deepEqual(readStepCsv(join(runDir, 'metrics.csv')).map((r) => r.step), [1, 2, 3, 4]);
   });
 
   it('qsub pbs/train.pbs through the Torque wrappers: stopped early, it submits itself again after the job (-W depend=afterany), which resumes and ends on the uninterrupted weights', async () => {
