@@ -150,7 +150,8 @@ async function run(options: WorkerRunOptions): Promise<WorkerRunResult> {
       const voters = Math.round(output.stats[voteSlot]! * workers);
       if (stopAfter === undefined && voters > 0 && step + 1 < maxSteps) {
         stopAfter = step + 1;
-        stopReason = wish ? wish.reason : 'another worker\'s signal or end time';
+        // This worker's own reason when it has one by now (its signal may have come during the exchange).
+        stopReason = (wish ?? lifecycle.wish())?.reason ?? 'another worker\'s signal or end time';
         if (records || wish) options.log(`stopping after step ${stopAfter} with a checkpoint: asked by ${voters} of ${workers} worker(s)${wish ? `, here for ${wish.reason}` : ''}`);
       }
       if (stopAfter === undefined && step < maxSteps && options.evalEverySteps > 0 && step % options.evalEverySteps === 0) {

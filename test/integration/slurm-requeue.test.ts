@@ -122,10 +122,11 @@ describe('time limits and requeues on the local Slurm cluster', function () {
       await execa('scontrol', ['requeue', jobId]);
     });
     assert.equal(exitCode, 0, `${stderr}\n${output}`);
-    assert.match(output, /stopped at step \d+ of 100 \(SIGUSR1\), with a checkpoint/);
+    // scancel signals every rank, each when it comes to it: the first worker's reason is its own, or another's if that came first.
+    assert.match(output, /stopped at step \d+ of 100 \((SIGUSR1|another worker's signal or end time)\), with a checkpoint/);
     // The admin's requeue sends SIGTERM: the ranks checkpoint within KillWait too.
     assert.match(output, /got SIGTERM: every worker stops within 3 steps, after the same one/);
-    assert.match(output, /stopped at step \d+ of 100 \(SIGTERM\), with a checkpoint/);
+    assert.match(output, /stopped at step \d+ of 100 \((SIGTERM|another worker's signal or end time)\), with a checkpoint/);
     assert.equal(runsOf(output), 3, output);
     assert.equal([...output.matchAll(/resuming from .*ckpt-\d+\.hpct: step \d+/g)].length, 2, output);
     assert.deepEqual(readStepCsv(join(runDir, 'metrics.csv')).map((r) => r.step), Array.from({ length: STEPS }, (_, i) => i + 1), 'metrics.csv holds every step once');
