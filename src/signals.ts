@@ -82,8 +82,9 @@ export function signalNumber(signal: string | undefined): number {
   return constants.signals[signal as NodeJS.Signals] ?? 1;
 }
 
-/** Parses --requeue-signal: USR1, SIGUSR2, ... */
+/** Parses --requeue-signal: USR1, sigusr2, SIGUSR1, ...; undefined for any other signal. */
 export function parseSignalName(text: string): SignalName | undefined {
-  const name = (text.toUpperCase().startsWith('SIG') ? text.toUpperCase() : `SIG${text.toUpperCase()}`) as SignalName;
-  return (['SIGUSR1', 'SIGUSR2', 'SIGTERM'] as const).includes(name as 'SIGUSR1') ? name : undefined;
+  const upper = text.toUpperCase();
+  const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
+  return name === 'SIGUSR1' || name === 'SIGUSR2' ? name : undefined;
 }

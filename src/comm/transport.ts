@@ -197,11 +197,11 @@ export class Transport {
       // Only a connection that completed ZeroMQ's handshake was a peer: before its transport binds,
       // a rank's port may briefly hold something else (join-job's port check), whose hang-up is no death.
       let handshaken = false;
-      let everHandshaken = false;
-      // A peer that died between the rendezvous and opening its port is never connected: name it.
+      // A peer that died between the rendezvous and opening its port is never connected: name it
+      // (its first handshake clears this).
       const timeoutMs = this.options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
       const neverOpened = setTimeout(() => {
-        if (everHandshaken || this.closed || this.failure || this.aborting || this.departed.has(to)) return;
+        if (this.closed || this.failure || this.aborting || this.departed.has(to)) return;
         void this.abort(new CommError(`rank ${this.rank} cannot reach rank ${to} (${peer.host}): it has not opened its gradient-exchange port ${peer.port} ` +
           `in the ${timeoutMs / 1000} s since the rendezvous`, {
           rank: to, host: peer.host, hint: `rank ${to} died or could not start after the rendezvous; see its log, and the scheduler's record of ${peer.host}`,
@@ -210,7 +210,6 @@ export class Transport {
       neverOpened.unref();
       socket.events.on('handshake', () => {
         handshaken = true;
-        everHandshaken = true;
         clearTimeout(neverOpened);
       });
       socket.events.on('disconnect', () => {

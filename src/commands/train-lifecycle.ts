@@ -26,7 +26,7 @@ export interface TrainLifecycle {
 export function requeueSignalOf(values: OptionValues): SignalName {
   const text = values['requeue-signal'] as string;
   const signal = parseSignalName(text);
-  if (!signal || signal === 'SIGTERM') {
+  if (!signal) {
     throw new OptionsError(`--requeue-signal ${text} is not USR1 or USR2`, 'give USR1 (Slurm\'s --signal default here) or USR2 where USR1 is taken; SIGTERM always stops the run too');
   }
   return signal;

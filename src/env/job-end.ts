@@ -2,9 +2,8 @@
 //   SLURM_JOB_END_TIME  the end, in seconds since the epoch (Slurm 23.02 and later)
 //   HPCTRAIN_JOB_END    the same, set by slurm/train.slurm (from squeue's time left, on older
 //                       Slurm) and pbs/train.pbs (from the walltime), or by hand
-//   SLURM_RESTART_COUNT how often Slurm requeued the job (0 or unset on the first run)
-//   PBS_WALLTIME        the walltime in seconds (Torque), for the note when no end is set
 // And the text of squeue's %L (the time left), for a first worker under Slurm without either.
+// (The batch scripts read SLURM_RESTART_COUNT and PBS_WALLTIME themselves.)
 import { EnvironmentError } from '../errors.js';
 import type { Env } from './types.js';
 
@@ -29,12 +28,6 @@ export function readJobEnd(env: Env): JobEnd | undefined {
     return { endsAt: seconds * 1000, source: name };
   }
   return undefined;
-}
-
-/** How often the scheduler requeued this job (SLURM_RESTART_COUNT; 0 when unset). */
-export function readRestartCount(env: Env): number {
-  const text = env.SLURM_RESTART_COUNT?.trim();
-  return text && /^\d+$/.test(text) ? Number(text) : 0;
 }
 
 /**

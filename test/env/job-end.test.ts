@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { parseDuration, readJobEnd, readRestartCount } from '../../src/env/job-end.js';
+import { parseDuration, readJobEnd } from '../../src/env/job-end.js';
 import { EnvironmentError } from '../../src/errors.js';
 
 describe('the job\'s end from the environment', () => {
@@ -21,10 +21,5 @@ describe('the job\'s end from the environment', () => {
     assert.equal(parseDuration('3600', true), 3600, 'PBS_WALLTIME is seconds');
     assert.equal(parseDuration(' 01:00:00\n'), 3600);
     for (const none of ['UNLIMITED', 'NOT_SET', 'INVALID', '', '1:2:3:4']) assert.equal(parseDuration(none), undefined, none);
-  });
-
-  it('counts the restarts from SLURM_RESTART_COUNT', () => {
-    assert.equal(readRestartCount({ SLURM_RESTART_COUNT: '3' }), 3);
-    assert.equal(readRestartCount({}), 0);
   });
 });

@@ -14,7 +14,16 @@ import { REPO, requireSlurmCluster, waitForJob } from '../helpers/slurm.js';
 const STEPS = 100;
 const SETTINGS = { HPCTRAIN_DATA: 'synthetic', HPCTRAIN_IMAGE_SIZE: '75', HPCTRAIN_BATCH_SIZE: '2', HPCTRAIN_STEPS: String(STEPS), HPCTRAIN_NUM_CLASSES: '4',
   HPCTRAIN_EVAL_BATCHES: '0', HPCTRAIN_LOG_EVERY: '1', HPCTRAIN_COMPUTE_THREADS: '1' };
-const exportOf = (settings: Record<string, string>): string => `--export=ALL,${Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(',')}`;
+/** NAME=value,... as sbatch --export and qsub -v take them. */
+const varsOf = (settings: Record<string, string>): string => Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(',');
+const exportOf = (settings: Record<string, string>): string => `--export=ALL,${varsOf(settings)}`;
+
+/** The digest of the same training in one go through the local launcher: what every requeued job must end on. */
+async function uninterruptedDigest(work: string, settings: Record<string, string>): Promise<string> {
+  const whole = await runCli(['launch', '-n', '2', '--', 'train', '--run-dir', join(work, 'whole')], { env: settings, timeoutMs: 400_000 });
+  assert.equal(whole.exitCode, 0, whole.stderr);
+  return /^\[rank 0\] weights sha256=([0-9a-f]{64})$/m.exec(whole.stdout)![1]!;
+}
 
 /**
  * Slurm holds a requeued job for about two minutes before it may start again; the tests do not
@@ -23,7 +32,7 @@ const exportOf = (settings: Record<string, string>): string => `--export=ALL,${O
  */
 function hurryRequeues(jobId: () => string | undefined): () => void {
   let running = true;
-  const loop = (async () => {
+  void (async () => {
     let pendingSince: number | undefined;
     while (running) {
       const id = jobId();
@@ -40,7 +49,6 @@ function hurryRequeues(jobId: () => string | undefined): () => void {
   })();
   return () => {
     running = false;
-    void loop;
   };
 }
 
@@ -85,11 +93,7 @@ describe('time limits and requeues on the local Slurm cluster', function () {
   let uninterrupted: string;
   before(async function () {
     await requireSlurmCluster(this);
-    // The same training in one go, through the local launcher: the digest every requeued job must end on.
-    const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
-    const whole = await runCli(['launch', '-n', '2', '--', 'train', '--run-dir', join(work, 'run')], { env: SETTINGS, timeoutMs: 400_000 });
-    assert.equal(whole.exitCode, 0, whole.stderr);
-    uninterrupted = /^\[rank 0\] weights sha256=([0-9a-f]{64})$/m.exec(whole.stdout)![1]!;
+    uninterrupted = await uninterruptedDigest(mkdtempSync(join(tmpdir(), 'hpctrain-it-')), SETTINGS);
   });
 
   it('a job whose time limit comes mid-training (--time=2, USR1 90 s ahead) checkpoints, requeues itself, resumes and ends on the uninterrupted weights', async () => {
@@ -153,9 +157,7 @@ describe('time limits and requeues on the local Slurm cluster', function () {
     const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
     const runDir = join(work, 'run');
     const settings = { ...SETTINGS, HPCTRAIN_STEPS: '4' };
-    const whole = await runCli(['launch', '-n', '2', '--', 'train', '--run-dir', join(work, 'whole')], { env: settings });
-    assert.equal(whole.exitCode, 0, whole.stderr);
-    const reference = /^\[rank 0\] weights sha256=([0-9a-f]{64})$/m.exec(whole.stdout)![1]!;
+    const reference = await uninterruptedDigest(work, settings);
     // The first run stops after its second step (a margin longer than the job); the second finishes.
     const first = await sbatchWait(work, ['--nodes=2', exportOf({ ...settings, HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_STOP_MARGIN: '100000', HPCTRAIN_REQUEUE: 'sbatch' })]);
     assert.equal(first.exitCode, 75, first.output);
@@ -177,11 +179,9 @@ describe('time limits and requeues on the local Slurm cluster', function () {
     const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
     const runDir = join(work, 'run');
     const settings = { ...SETTINGS, HPCTRAIN_STEPS: '4' };
-    const whole = await runCli(['launch', '-n', '2', '--', 'train', '--run-dir', join(work, 'whole')], { env: settings });
-    assert.equal(whole.exitCode, 0, whole.stderr);
-    const reference = /^\[rank 0\] weights sha256=([0-9a-f]{64})$/m.exec(whole.stdout)![1]!;
+    const reference = await uninterruptedDigest(work, settings);
     // A margin longer than the walltime: the first run stops after its second step, as one cut short by the walltime would.
-    const vars = Object.entries({ ...settings, HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_STOP_MARGIN: '100000' }).map(([k, v]) => `${k}=${v}`).join(',');
+    const vars = varsOf({ ...settings, HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_STOP_MARGIN: '100000' });
     const out = join(work, 'pbs.out');
     const submitted = await execa('qsub', ['-V', '-l', 'nodes=2', '-l', 'walltime=00:10:00', '-o', out, '-j', 'oe', '-v', vars, 'pbs/train.pbs'], { cwd: REPO });
     const first = await waitForJob(submitted.stdout.trim(), 300_000);
