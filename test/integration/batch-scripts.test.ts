@@ -2,12 +2,13 @@
 // PBS script's mpirun path with a real PBS_NODEFILE and Open MPI, and its aprun path through the
 // aprun test double (Cray ALPS cannot be installed here).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { readStepCsv } from '../../src/metrics/csv.js';
 import { parseRankLines, parseSpecDocument, type SpecDocument } from '../helpers/cli.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { REPO, requireSlurmCluster, waitForJob } from '../helpers/slurm.js';
 
 /** Every rank printed one line, all with the digest of the spec rank 0 printed and wrote. */
@@ -88,7 +89,7 @@ describe('batch scripts on the local Slurm cluster', function () {
     await requireSlurmCluster(this);
   });
   beforeEach(() => {
-    work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
+    work = scratchDir();
   });
 
   // Each strategy on 2 and 3 nodes: with ps, the first node serves and the others work.

@@ -1,11 +1,11 @@
 // Compute threads through the real batch script on the real local Slurm cluster: 2 ranks (one per
 // node), 2 compute threads each, under sbatch --wait.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { readStepCsv } from '../../src/metrics/csv.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { REPO, requireSlurmCluster } from '../helpers/slurm.js';
 
 describe('compute threads on the local Slurm cluster', function () {
@@ -15,7 +15,7 @@ describe('compute threads on the local Slurm cluster', function () {
   });
 
   it('sbatch --wait slurm/train.slurm: 2 ranks x 2 compute threads train, every worker and replica ends with the same weights', async () => {
-    const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
+    const work = scratchDir();
     const result = await execa('sbatch', ['--wait', '--nodes=2', `--output=${work}/slurm-%j.out`,
       `--export=ALL,HPCTRAIN_RUN_DIR=${work}/run,HPCTRAIN_DATA=synthetic,HPCTRAIN_IMAGE_SIZE=75,HPCTRAIN_BATCH_SIZE=4,HPCTRAIN_STEPS=2,` +
         'HPCTRAIN_NUM_CLASSES=4,HPCTRAIN_COMPUTE_THREADS=2',

@@ -3,12 +3,12 @@
 // requeued by an admin's scontrol requeue, and the cap on requeues. Each must end on the weights
 // of the uninterrupted run, with every step once in metrics.csv.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { readStepCsv } from '../../src/metrics/csv.js';
 import { runCli } from '../helpers/cli.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { REPO, requireSlurmCluster, waitForJob } from '../helpers/slurm.js';
 
 const STEPS = 100;
@@ -93,11 +93,11 @@ describe('time limits and requeues on the local Slurm cluster', function () {
   let uninterrupted: string;
   before(async function () {
     await requireSlurmCluster(this);
-    uninterrupted = await uninterruptedDigest(mkdtempSync(join(tmpdir(), 'hpctrain-it-')), SETTINGS);
+    uninterrupted = await uninterruptedDigest(scratchDir(), SETTINGS);
   });
 
   it('a job whose time limit comes mid-training (--time=2, USR1 90 s ahead) checkpoints, requeues itself, resumes and ends on the uninterrupted weights', async () => {
-    const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
+    const work = scratchDir();
     const runDir = join(work, 'run');
     // No margin of the trainer's own: the signal, not the planner, is what this job stops on.
     const { exitCode, output, stderr } = await sbatchWait(work, ['--nodes=2', '--time=2', '--signal=USR1@90',
@@ -116,7 +116,7 @@ describe('time limits and requeues on the local Slurm cluster', function () {
   });
 
   it('scancel --signal=USR1 mid-run, then an admin\'s scontrol requeue mid-run: each time it checkpoints and resumes; it ends on the uninterrupted weights, every step once', async () => {
-    const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
+    const work = scratchDir();
     const runDir = join(work, 'run');
     const { exitCode, output, stderr } = await sbatchWait(work, ['--nodes=2', exportOf({ ...SETTINGS, HPCTRAIN_RUN_DIR: runDir })], async (jobId, soFar) => {
       await until('step 5', () => /^step 5\/100 /m.test(soFar()));
@@ -141,7 +141,7 @@ describe('time limits and requeues on the local Slurm cluster', function () {
   });
 
   it('stops requeueing at HPCTRAIN_MAX_REQUEUES, saying so, with the checkpoint kept', async () => {
-    const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
+    const work = scratchDir();
     const runDir = join(work, 'run');
     // A margin longer than any job: every run stops after its second step, as a job cut short every time would.
     const { exitCode, output } = await sbatchWait(work, ['--nodes=2',
@@ -154,7 +154,7 @@ describe('time limits and requeues on the local Slurm cluster', function () {
   });
 
   it('with HPCTRAIN_REQUEUE=sbatch (where scontrol requeue is not allowed) it submits itself again after the job, with its log and run directory; the new job resumes and ends on the uninterrupted weights', async () => {
-    const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
+    const work = scratchDir();
     const runDir = join(work, 'run');
     const settings = { ...SETTINGS, HPCTRAIN_STEPS: '4' };
     const reference = await uninterruptedDigest(work, settings);
@@ -176,7 +176,7 @@ describe('time limits and requeues on the local Slurm cluster', function () {
   });
 
   it('qsub pbs/train.pbs through the Torque wrappers: stopped early, it submits itself again after the job (-W depend=afterany), which resumes and ends on the uninterrupted weights', async () => {
-    const work = mkdtempSync(join(tmpdir(), 'hpctrain-it-'));
+    const work = scratchDir();
     const runDir = join(work, 'run');
     const settings = { ...SETTINGS, HPCTRAIN_STEPS: '4' };
     const reference = await uninterruptedDigest(work, settings);
