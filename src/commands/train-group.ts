@@ -11,13 +11,18 @@ import { OptionsError } from '../errors.js';
 import type { VectorUpdater } from '../optim/updater.js';
 import type { JoinOptions } from '../join-job.js';
 import { createLog, type Log } from '../log.js';
-import type { SchedulerName } from '../env/types.js';
+import type { LauncherName, SchedulerName } from '../env/types.js';
 import type { CommandContext } from './types.js';
 
 export interface TrainGroup {
   jobId: string;
   scheduler: SchedulerName;
+  launcher: LauncherName;
   rank: number;
+  /** The job's ranks, servers too. */
+  size: number;
+  /** The job's nodes as the scheduler gave them, each once. */
+  hosts: string[];
   /** This rank's place on its node, which picks its GPU. */
   localRank: number;
   /** The job's ranks (servers too) on this rank's node: they share its cores and GPUs. */
@@ -54,7 +59,7 @@ export async function openTrainGroup(joinOptions: JoinOptions, strategy: Strateg
     const workerGroup = new Collectives(SOLO_LINK);
     const { AllreduceExchange } = await import('../comm/ring-allreduce.js');
     return {
-      jobId: job.jobId, scheduler: job.scheduler, rank: 0, localRank: job.localRank, localSize: job.localSize, isServer: false, servers: [], workers: [0], workerIndex: 0, link: SOLO_LINK, workerGroup,
+      jobId: job.jobId, scheduler: job.scheduler, launcher: job.launcher, rank: 0, size: 1, hosts: job.hosts, localRank: job.localRank, localSize: job.localSize, isServer: false, servers: [], workers: [0], workerIndex: 0, link: SOLO_LINK, workerGroup,
       log: createLog(context.io.stderr, 'train'),
       markDeparted: () => {},
       exchange: async (config, _placement, updater) => new AllreduceExchange(workerGroup, config, updater),
@@ -100,7 +105,7 @@ async function openJobGroup(joinOptions: JoinOptions, commTimeoutS: number, cont
   const workerGroup = new Collectives(isServer ? SOLO_LINK : subgroup(transport, workers), isServer ? {} : { ring });
   const markDeparted = (peer: number) => transport.markDeparted(peer);
   return {
-    jobId: joined.job.jobId, scheduler: joined.job.scheduler, rank, localRank: joined.job.localRank, localSize: joined.job.localSize, isServer, servers, workers, workerIndex: workers.indexOf(rank),
+    jobId: joined.job.jobId, scheduler: joined.job.scheduler, launcher: joined.job.launcher, rank, size: joined.job.size, hosts: joined.job.hosts, localRank: joined.job.localRank, localSize: joined.job.localSize, isServer, servers, workers, workerIndex: workers.indexOf(rank),
     link: transport, workerGroup, log: joined.log, markDeparted,
     exchange: async (config, placement, updater) => {
       if (servers.length === 0) {

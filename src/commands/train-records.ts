@@ -31,10 +31,24 @@ export async function openRunRecords(
   });
 }
 
+/** Who ran the job, in summary.json: what a scaling study groups its runs by. */
+export interface RunJobFacts {
+  scheduler: string;
+  launcher: string;
+  id: string;
+  ranks: number;
+  /** The scheduler's node list: the nodes the job was given, each once. */
+  hosts: string[];
+  nodes: number;
+}
+
 /** The evaluations, throughput and summary at the end of a run, and where its files are. */
 export async function reportRun(
   records: RunRecords, result: WorkerRunResult, plan: RunPlan, context: CommandContext,
-  run: { runDir: string; strategy: Strategy; workers: number; servers: number; backend: string; computeThreads: number; log(line: string): void },
+  run: {
+    runDir: string; strategy: Strategy; workers: number; servers: number; backend: string; computeThreads: number; trainableParameters: number;
+    job: RunJobFacts; log(line: string): void;
+  },
 ): Promise<void> {
   const { formatSummary } = await import('../metrics/summary.js');
   for (const evaluated of result.evaluations) {
@@ -42,7 +56,8 @@ export async function reportRun(
       `on ${evaluated.images} validation images (${evaluated.weights === 'ema' ? 'moving average of the' : 'trained'} weights)\n`);
   }
   const summary = records.finish({
-    strategy: run.strategy, workers: run.workers, servers: run.servers, backend: run.backend, computeThreads: run.computeThreads, recipe: plan.recipe,
+    strategy: run.strategy, workers: run.workers, servers: run.servers, backend: run.backend, computeThreads: run.computeThreads,
+    batchSize: plan.globalBatch / run.workers, globalBatch: plan.globalBatch, trainableParameters: run.trainableParameters, job: run.job, recipe: plan.recipe,
   });
   if (summary.steps > 0) {
     context.stdout(`trained ${summary.steps} steps in ${summary.seconds.toFixed(1)} s: ${summary.imagesPerSecond.toFixed(2)} images/s, loss ${summary.firstLoss.toFixed(4)} -> ${summary.lastLoss.toFixed(4)}\n`);

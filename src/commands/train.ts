@@ -169,7 +169,8 @@ async function trainModel(values: OptionValues, context: CommandContext, group: 
     }
     if (records) {
       await reportRun(records, result, plan, context, {
-        runDir, strategy, workers, servers: group.servers.length, backend: compute.backend, computeThreads: replicas.threads, log,
+        runDir, strategy, workers, servers: group.servers.length, backend: compute.backend, computeThreads: replicas.threads, trainableParameters: layout.trainableLength,
+        job: { scheduler: group.scheduler, launcher: group.launcher, id: group.jobId, ranks: group.size, hosts: group.hosts, nodes: group.hosts.length }, log,
       });
     }
     if (first && replicas.threads > 1) log(`the replicas of all ${replicas.threads} compute threads hold these weights, bit for bit`);

@@ -1,0 +1,105 @@
+// How the sweep runs a job, and asks after it, on each of the three ways hpctrain runs: sbatch
+// with slurm/train.slurm, qsub with pbs/train.pbs, or the local launcher on this machine (one
+// rank per "node"). The job's settings reach the batch script as HPCTRAIN_* variables, as a user
+// would pass them (sbatch --export, qsub -v).
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { BenchError, tail } from '../figures.js';
+import type { Via } from './manifest.js';
+import type { StudyJob, StudySettings } from './plan.js';
+
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+
+export interface SubmitOptions {
+  via: Via;
+  /** The scheduler's time limit per job, e.g. 00:20:00 (default: the batch script's). */
+  time?: string;
+  /** More arguments for sbatch or qsub (partition, account, QOS), as the site wants them. */
+  submitArgs: string[];
+  /** More HPCTRAIN_* settings for every job. */
+  env: Record<string, string>;
+}
+
+/** The job's settings as the batch scripts and `hpctrain train` read them. */
+export function jobEnvironment(job: StudyJob, settings: StudySettings, runDir: string, extra: Record<string, string>): Record<string, string> {
+  return {
+    HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_DATA: settings.data, HPCTRAIN_STEPS: String(settings.warmupSteps + settings.timedSteps),
+    HPCTRAIN_BATCH_SIZE: String(job.batchSize), HPCTRAIN_IMAGE_SIZE: String(settings.imageSize),
+    HPCTRAIN_STRATEGY: job.servers > 0 ? 'ps' : 'allreduce', HPCTRAIN_NUM_PS: String(job.servers), HPCTRAIN_TASKS_PER_NODE: String(job.ranks / job.nodes),
+    // Timing only: no evaluation, no checkpoint but the last (one kept), no requeue (a job cut short is a failed measurement).
+    HPCTRAIN_EVAL_BATCHES: '0', HPCTRAIN_CHECKPOINT_MINUTES: '0', HPCTRAIN_KEEP_CHECKPOINTS: '1', HPCTRAIN_REQUEUE: 'no', HPCTRAIN_LOG_EVERY: '1',
+    ...extra,
+  };
+}
+
+/** NAME=value,... as sbatch --export and qsub -v take them; a value with a comma would be cut there. */
+function variableList(env: Record<string, string>): string {
+  return Object.entries(env).map(([name, value]) => {
+    if (value.includes(',')) throw new BenchError(`${name}="${value}" holds a comma, which sbatch --export and qsub -v would cut at; rename the path or setting`);
+    return `${name}=${value}`;
+  }).join(',');
+}
+
+/** Submits the job; `after` is the job it waits for (one after another), if any. Returns the scheduler's job id. */
+export async function submitBatchJob(job: StudyJob, env: Record<string, string>, log: string, options: SubmitOptions, after: string | undefined): Promise<string> {
+  mkdirSync(dirname(log), { recursive: true });
+  const [command, args] = options.via === 'slurm'
+    ? ['sbatch', ['--parsable', `--nodes=${job.nodes}`, `--ntasks-per-node=${job.ranks / job.nodes}`, `--job-name=scaling-${job.key}`, `--output=${log}`,
+      ...(options.time ? [`--time=${options.time}`] : []), ...(after ? [`--dependency=afterany:${after}`] : []), ...options.submitArgs,
+      `--export=ALL,${variableList(env)}`, 'slurm/train.slurm']]
+    : ['qsub', ['-N', `scaling-${job.key}`, '-l', `nodes=${job.nodes}${job.ranks > job.nodes ? `:ppn=${job.ranks / job.nodes}` : ''}`, '-o', log, '-j', 'oe',
+      ...(options.time ? ['-l', `walltime=${options.time}`] : []), ...(after ? ['-W', `depend=afterany:${after}`] : []), ...options.submitArgs,
+      '-v', variableList(env), 'pbs/train.pbs']];
+  const result = await execa(command, args as string[], { cwd: REPO, reject: false, all: true, stdin: 'ignore' });
+  // sbatch --parsable: "123" or "123;cluster"; qsub: "123" or "123.server" (the id qstat and depend= take).
+  const token = String(result.stdout ?? '').trim().split(/\s+/).at(-1) ?? '';
+  const id = /^\d+/.test(token) ? (options.via === 'slurm' ? token.split(';')[0] : token) : undefined;
+  if (result.exitCode !== 0 || !id) {
+    throw new BenchError(`${command} of ${job.key} (${job.nodes} node(s), ${job.strategy}) failed with ${result.exitCode ?? result.signal}:\n${tail(result.all)}\n` +
+      `the command was: ${command} ${(args as string[]).map((a) => (a.startsWith('--export') || a.includes('HPCTRAIN_') ? '<settings>' : a)).join(' ')}`);
+  }
+  return id;
+}
+
+/** Runs the job through the local launcher, its ranks on this machine, its output in `log`; resolves to its exit status. */
+export async function runLocalJob(job: StudyJob, env: Record<string, string>, log: string): Promise<number> {
+  mkdirSync(dirname(log), { recursive: true });
+  const fd = openSync(log, 'a');
+  try {
+    const args = job.ranks > 1 ? ['launch', '-n', String(job.ranks), '--', 'train'] : ['train'];
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+    return await new Promise<number>((done, fail) => {
+      child.on('error', fail);
+      child.on('exit', (code, signal) => done(code ?? 128 + (signal ? osConstants.signals[signal] : 0)));
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A batch job's state: still queued or running, or ended (with what the scheduler still knows of it). */
+export interface BatchState {
+  alive: boolean;
+  /** "COMPLETED 0:0", "FAILED 1:0", "TIMEOUT", "C exit 1", or undefined when the scheduler has forgotten the job. */
+  detail?: string;
+}
+
+export async function batchJobState(via: 'slurm' | 'pbs', jobId: string): Promise<BatchState> {
+  if (via === 'slurm') {
+    const shown = await execa('scontrol', ['show', 'job', jobId], { reject: false, stdin: 'ignore' });
+    const state = /JobState=(\w+)/.exec(String(shown.stdout))?.[1];
+    if (!state) return { alive: false };
+    const exit = /\bExitCode=(\d+:\d+)/.exec(String(shown.stdout))?.[1];
+    return { alive: ['PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'SUSPENDED', 'REQUEUED', 'RESIZING'].includes(state), detail: `${state}${exit ? ` ${exit}` : ''}` };
+  }
+  const shown = await execa('qstat', ['-f', jobId], { reject: false, stdin: 'ignore' });
+  const state = /job_state = (\w)/.exec(String(shown.stdout))?.[1];
+  if (shown.exitCode !== 0 || !state) return { alive: false };
+  const exit = /exit_status = (-?\d+)/.exec(String(shown.stdout))?.[1];
+  return { alive: ['Q', 'R', 'H', 'W', 'T', 'E', 'S', 'B'].includes(state), detail: `state ${state}${exit ? ` exit ${exit}` : ''}` };
+}
