@@ -82,12 +82,13 @@ async function collectJob(manifest: Manifest, job: ManifestJob): Promise<StudyRo
   if (!attempt) return { ...row, state: 'not-submitted', reason: 'the sweep never submitted it (cut short?); run the sweep again with the same options' };
   const summaryPath = join(attempt.runDir, 'summary.json');
   if (!existsSync(summaryPath)) return { ...row, ...await whyUnfinished(manifest, attempt) };
-  const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as { backend?: string; job?: { hosts?: string[] }; globalBatch?: number };
+  const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as { backend?: string; job?: { hosts?: string[] }; globalBatch?: number; trainableParameters?: number };
   const timed = readStepCsv(join(attempt.runDir, 'metrics.csv')).filter((record) => record.step > manifest.settings.warmupSteps);
   if (timed.length < 2) {
     return { ...row, state: 'failed', reason: `${join(attempt.runDir, 'metrics.csv')} has ${timed.length} step(s) after the ${manifest.settings.warmupSteps} warm-up step(s); the job should have trained ${manifest.settings.timedSteps}` };
   }
-  return { ...row, ...stepFigures(timed, summary.globalBatch ?? job.globalBatch), backend: summary.backend, hosts: summary.job?.hosts?.join(' ') };
+  return { ...row, ...stepFigures(timed, summary.globalBatch ?? job.globalBatch), backend: summary.backend,
+    gradientBytes: summary.trainableParameters === undefined ? undefined : summary.trainableParameters * 4, hosts: summary.job?.hosts?.join(' ') };
 }
 
 /** img/s per step (the global batch over the step's time): mean and standard error, step-time quantiles, the shares. */

@@ -35,12 +35,14 @@ export interface StudyRow {
   speedup?: number;
   efficiency?: number;
   backend?: string;
+  /** What a worker exchanges each step: the trainable parameters as float32. */
+  gradientBytes?: number;
   hosts?: string;
 }
 
 export const COLUMNS = ['kind', 'key', 'state', 'job_id', 'via', 'scaling', 'nodes', 'ranks', 'workers', 'servers', 'strategy', 'batch_per_worker', 'global_batch',
   'image_size', 'repeats', 'timed_steps', 'img_per_s', 'img_per_s_se', 'step_ms_median', 'step_ms_p90', 'data_share', 'compute_share', 'comm_share', 'speedup',
-  'efficiency', 'backend', 'hosts', 'reason'] as const;
+  'efficiency', 'backend', 'gradient_bytes', 'hosts', 'reason'] as const;
 
 const fixed = (value: number | undefined, digits: number): string => (value === undefined || !Number.isFinite(value) ? '' : value.toFixed(digits));
 
@@ -50,7 +52,7 @@ export function formatRow(row: StudyRow): Record<string, unknown> {
     servers: row.servers, strategy: row.strategy, batch_per_worker: row.batchSize, global_batch: row.globalBatch, image_size: row.imageSize, repeats: row.repeats,
     timed_steps: row.timedSteps, img_per_s: fixed(row.imagesPerSecond, 3), img_per_s_se: fixed(row.imagesPerSecondSe, 3), step_ms_median: fixed(row.stepMsMedian, 1),
     step_ms_p90: fixed(row.stepMsP90, 1), data_share: fixed(row.dataShare, 4), compute_share: fixed(row.computeShare, 4), comm_share: fixed(row.commShare, 4),
-    speedup: fixed(row.speedup, 3), efficiency: fixed(row.efficiency, 3), backend: row.backend ?? '', hosts: row.hosts ?? '', reason: row.reason,
+    speedup: fixed(row.speedup, 3), efficiency: fixed(row.efficiency, 3), backend: row.backend ?? '', gradient_bytes: row.gradientBytes ?? '', hosts: row.hosts ?? '', reason: row.reason,
   };
 }
 
@@ -71,6 +73,6 @@ export function readStudyCsv(path: string): StudyRow[] {
     globalBatch: Number(r.global_batch), imageSize: Number(r.image_size), repeats: Number(r.repeats), timedSteps: Number(r.timed_steps),
     imagesPerSecond: num(r.img_per_s), imagesPerSecondSe: num(r.img_per_s_se), stepMsMedian: num(r.step_ms_median), stepMsP90: num(r.step_ms_p90),
     dataShare: num(r.data_share), computeShare: num(r.compute_share), commShare: num(r.comm_share), speedup: num(r.speedup), efficiency: num(r.efficiency),
-    backend: r.backend, hosts: r.hosts,
+    backend: r.backend, gradientBytes: num(r.gradient_bytes), hosts: r.hosts,
   }));
 }
