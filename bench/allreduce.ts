@@ -20,8 +20,8 @@ const HELP = `Usage: npm run bench:allreduce -- [options]
        node dist/bench/allreduce.js [options]
 
 Times the allreduce (mean of float32 buffers) of hpctrain's gradient exchange between N processes
-on this machine (127.0.0.1), and torch.distributed's gloo all_reduce side by side, and prints one
-line per figure:
+on this machine (127.0.0.1; with --srun, one per node of a Slurm allocation), and
+torch.distributed's gloo all_reduce side by side, and prints one line per figure:
   allreduce n=N bytes=B impl=I ms=T busbw_GBps=G
 ms is the median of the timed repeats, each after a one-value allreduce that lines the ranks up;
 bus bandwidth is B * 2(N-1)/N / ms, what each rank sends (NCCL's definition). impl is
@@ -38,6 +38,9 @@ Options:
   --repeats N      timed allreduces per size                                 [5]
   --no-peer        do not run torch.distributed
   --no-ps          do not run the parameter-server exchange
+  --srun           inside a Slurm allocation (salloc, or a batch job): run each N's ranks with
+                   srun, one per node, so that the figures are the cluster network's (the
+                   parameter servers' N workers and server take N+1 nodes; more are skipped)
   --csv PATH       where to write the CSV (n, bytes, impl, ms, busbw_GBps, repeats, date)
                    [bench/results/allreduce.csv]
   -h, --help       this text
@@ -53,7 +56,7 @@ interface Row {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const args = minimist(argv, { string: ['ranks', 'sizes', 'warmup', 'repeats', 'csv'], boolean: ['help', 'peer', 'ps'], alias: { h: 'help' }, default: { peer: true, ps: true }, unknown: rejectUnknown });
+  const args = minimist(argv, { string: ['ranks', 'sizes', 'warmup', 'repeats', 'csv'], boolean: ['help', 'peer', 'ps', 'srun'], alias: { h: 'help' }, default: { peer: true, ps: true }, unknown: rejectUnknown });
   if (args.help) {
     process.stdout.write(HELP);
     return 0;
@@ -64,12 +67,14 @@ async function main(argv: string[]): Promise<number> {
   const warmup = parseCount(args.warmup ?? '1', '--warmup', 0, 100);
   const repeats = parseCount(args.repeats ?? '5', '--repeats', 1, 1000);
   const csv = resolve(args.csv ?? DEFAULT_CSV);
+  nodes = args.srun ? allocatedNodes(Math.max(...ranks)) : undefined;
   const peerSkip = args.peer ? await whyNoPythonPeer('torch.distributed') : 'disabled with --no-peer';
   if (peerSkip) console.log(`allreduce impl=torch-gloo skipped: ${peerSkip}`);
   const rows: Row[] = [];
   for (const n of ranks) {
     rows.push(...await runOurs(n, sizes, warmup, repeats));
-    if (args.ps) rows.push(...await runPs(n, sizes, warmup, repeats));
+    if (args.ps && nodes !== undefined && n + 1 > nodes) console.log(`allreduce n=${n} impl=hpctrain-ps skipped: ${n} workers and a server need ${n + 1} nodes, and the allocation has ${nodes}`);
+    else if (args.ps) rows.push(...await runPs(n, sizes, warmup, repeats));
     if (!peerSkip) rows.push(...await runPeer(n, sizes, warmup, repeats));
   }
   for (const n of ranks) {
@@ -97,8 +102,7 @@ function report(n: number, impl: string, output: string, repeats: number): Row[]
 
 async function runOurs(n: number, sizes: number[], warmup: number, repeats: number): Promise<Row[]> {
   const base = await findFreePorts(`allreduce ${process.pid} n=${n}`, n);
-  const children = Array.from({ length: n }, (_, rank) => execa('node', [WORKER, String(rank), String(n), String(base), sizes.join(','), String(warmup), String(repeats)], { reject: false, timeout: 1_800_000 }));
-  const results = await Promise.all(children);
+  const results = await startRanks(n, (rank) => ['node', WORKER, rank, String(n), String(base), sizes.join(','), String(warmup), String(repeats)]);
   checkExits('hpctrain-ring', n, results);
   return report(n, 'hpctrain-ring', String(results[0]!.stdout), repeats);
 }
@@ -106,21 +110,49 @@ async function runOurs(n: number, sizes: number[], warmup: number, repeats: numb
 /** n workers and one parameter server: the whole step exchange (push, the server's mean and RMSProp update, pull). */
 async function runPs(n: number, sizes: number[], warmup: number, repeats: number): Promise<Row[]> {
   const base = await findFreePorts(`ps ${process.pid} n=${n}`, n + 1);
-  const children = Array.from({ length: n + 1 }, (_, rank) => execa('node', [PS_WORKER, String(rank), String(n + 1), '1', String(base), sizes.join(','), String(warmup), String(repeats)], { reject: false, timeout: 1_800_000 }));
-  const results = await Promise.all(children);
+  const results = await startRanks(n + 1, (rank) => ['node', PS_WORKER, rank, String(n + 1), '1', String(base), sizes.join(','), String(warmup), String(repeats)]);
   checkExits('hpctrain-ps', n, results);
-  return report(n, 'hpctrain-ps', String(results[1]!.stdout), repeats);
+  // The first worker reports (on its own, or in srun's one output).
+  return report(n, 'hpctrain-ps', String(results[Math.min(1, results.length - 1)]!.stdout), repeats);
 }
 
 async function runPeer(n: number, sizes: number[], warmup: number, repeats: number): Promise<Row[]> {
   const port = await findFreePorts(`gloo ${process.pid} n=${n}`, 1);
-  const children = Array.from({ length: n }, (_, rank) => execa(PYTHON, [PEER_SCRIPT, '--sizes', sizes.join(','), '--warmup', String(warmup), '--repeats', String(repeats)], {
-    reject: false, timeout: 1_800_000,
-    env: { RANK: String(rank), WORLD_SIZE: String(n), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), OMP_NUM_THREADS: '1' },
-  }));
-  const results = await Promise.all(children);
+  const peerArgs = [PEER_SCRIPT, '--sizes', sizes.join(','), '--warmup', String(warmup), '--repeats', String(repeats)];
+  const results = nodes !== undefined
+    // torch.distributed's env:// rendezvous from srun's variables, on the step's first node.
+    ? [await srunRanks(n, ['bash', '-c', `RANK=$SLURM_PROCID WORLD_SIZE=$SLURM_NTASKS MASTER_ADDR=$(scontrol show hostnames "$SLURM_STEP_NODELIST" | head -n 1) MASTER_PORT=${port} OMP_NUM_THREADS=1 exec "$0" "$@"`, PYTHON, ...peerArgs])]
+    : await Promise.all(Array.from({ length: n }, (_, rank) => execa(PYTHON, peerArgs, {
+      reject: false, timeout: 1_800_000,
+      env: { RANK: String(rank), WORLD_SIZE: String(n), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), OMP_NUM_THREADS: '1' },
+    })));
   checkExits('torch-gloo', n, results);
   return report(n, 'torch-gloo', String(results[0]!.stdout), repeats);
+}
+
+/** The allocation's nodes under --srun (each N's ranks take N of them), or an error that says how to get one. */
+let nodes: number | undefined;
+
+function allocatedNodes(needed: number): number {
+  const count = Number(process.env.SLURM_JOB_NUM_NODES ?? process.env.SLURM_NNODES);
+  if (!process.env.SLURM_JOB_ID || !Number.isInteger(count)) {
+    throw new BenchError(`--srun runs inside a Slurm allocation: salloc --nodes=${needed} node dist/bench/allreduce.js --srun ..., or sbatch --nodes=${needed} --wrap "node dist/bench/allreduce.js --srun ..."`);
+  }
+  if (needed > count) throw new BenchError(`--ranks asks for ${needed} ranks, one per node, and the allocation has ${count} node(s)`);
+  return count;
+}
+
+/** `size` ranks, each `command(rank)`: processes here, or (--srun) one srun step with a rank per node. */
+async function startRanks(size: number, command: (rank: string) => string[]): Promise<Result[]> {
+  if (nodes !== undefined) return [await srunRanks(size, command('srun'))];
+  return Promise.all(Array.from({ length: size }, (_, rank) => {
+    const [file, ...args] = command(String(rank));
+    return execa(file!, args, { reject: false, timeout: 1_800_000 });
+  }));
+}
+
+function srunRanks(size: number, command: string[]): Promise<Result> {
+  return execa('srun', [`--nodes=${size}`, `--ntasks=${size}`, '--ntasks-per-node=1', '--kill-on-bad-exit=1', ...command], { reject: false, timeout: 1_800_000 });
 }
 
 function checkExits(impl: string, n: number, results: Result[]): void {

@@ -3,7 +3,7 @@
 // size) through PsExchange.step, `warmup` times untimed and `repeats` times timed, each after a
 // barrier of the workers: push, the servers' averaging and RMSProp update, and pull. The first
 // worker prints one JSON line per size: {"bytes":B,"ms":[...]}.
-// Usage: node ps-exchange-worker.js RANK SIZE SERVERS BASE_PORT SIZES WARMUP REPEATS
+// Usage: node ps-exchange-worker.js RANK|srun SIZE SERVERS BASE_PORT SIZES WARMUP REPEATS
 import { Collectives } from '../src/comm/collectives.js';
 import { deriveCommKey } from '../src/comm/frames.js';
 import { subgroup } from '../src/comm/group.js';
@@ -11,12 +11,13 @@ import { runParameterServer } from '../src/comm/parameter-server.js';
 import { PsExchange } from '../src/comm/ps-client.js';
 import { Transport } from '../src/comm/transport.js';
 import { defaultOptimizer } from '../src/train/recipe.js';
+import { benchPeers } from './exchange-peers.js';
 
 const VARIABLES = 64;
-const [rank, size, servers, basePort] = process.argv.slice(2, 6).map(Number) as [number, number, number, number];
+const [size, servers, basePort] = process.argv.slice(3, 6).map(Number) as [number, number, number];
 const sizes = process.argv[6]!.split(',').map(Number);
 const [warmup, repeats] = process.argv.slice(7, 9).map(Number) as [number, number];
-const peers = Array.from({ length: size }, (_, r) => ({ rank: r, host: '127.0.0.1', address: '127.0.0.1', port: basePort + r }));
+const { rank, peers } = benchPeers(process.argv[2]!, size, basePort);
 const serverRanks = Array.from({ length: servers }, (_, r) => r);
 const workerRanks = peers.map((p) => p.rank).filter((r) => r >= servers);
 const transport = await Transport.open({ rank, peers, key: deriveCommKey('bench secret', `ps-${basePort}`), timeoutMs: 300_000 });

@@ -30,6 +30,8 @@ export interface Manifest {
   settings: StudySettings;
   skipped: SkippedJob[];
   jobs: ManifestJob[];
+  /** bench/allreduce across the study's nodes (--exchange), the figures predict fits its model on. */
+  exchange?: Attempt & { csv: string };
 }
 
 export const manifestPath = (out: string): string => join(out, 'manifest.json');

@@ -35,7 +35,8 @@ communication (hpctrain's step does not).
 Options:
   --out DIR            the study's folder                                [bench/results/scaling]
   --csv PATH           collect's CSV                                     [DIR/scaling.csv]
-  --allreduce-csv P    bench/allreduce's CSV, measured on the cluster    [bench/results/allreduce.csv]
+  --allreduce-csv P    bench/allreduce's CSV, measured on the cluster    [DIR/allreduce.csv (sweep
+                       --exchange), else bench/results/allreduce.csv]
   --at LIST            node counts to predict                            [16,64,128,512]
   --write PATH         the predictions as CSV                            [DIR/predict.csv]
   -h, --help           this text
@@ -49,7 +50,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const out = resolve(args.out ?? 'bench/results/scaling');
   const rows = readStudyCsv(resolve(args.csv ?? join(out, 'scaling.csv'))).filter((r) => r.kind === 'study' && r.state === 'ok');
-  const allreduceCsv = resolve(args['allreduce-csv'] ?? DEFAULT_ALLREDUCE);
+  // The study's own measurement (sweep --exchange) first, then the repository's.
+  const allreduceCsv = resolve(args['allreduce-csv'] ?? (existsSync(join(out, 'allreduce.csv')) ? join(out, 'allreduce.csv') : DEFAULT_ALLREDUCE));
   const at = parseList(args.at ?? '16,64,128,512', '--at', 1, 1_000_000);
   const ranksPerNode = existsSync(manifestPath(out)) ? readManifest(manifestPath(out)).settings.ranksPerNode : rows[0] ? rows[0].ranks / rows[0].nodes : 1;
   const one = rows.find((r) => r.nodes === 1 && r.strategy === 'allreduce');

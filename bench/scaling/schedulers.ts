@@ -14,6 +14,7 @@ import type { StudyJob, StudySettings } from './plan.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+export const ALLREDUCE = fileURLToPath(new URL('../allreduce.js', import.meta.url));
 
 export interface SubmitOptions {
   via: Via;
@@ -52,7 +53,8 @@ export async function submitBatchJob(job: StudyJob, env: Record<string, string>,
     ? ['sbatch', ['--parsable', `--nodes=${job.nodes}`, `--ntasks-per-node=${job.ranks / job.nodes}`, `--job-name=scaling-${job.key}`, `--output=${log}`,
       ...(options.time ? [`--time=${options.time}`] : []), ...(after ? [`--dependency=afterany:${after}`] : []), ...options.submitArgs,
       `--export=ALL,${variableList(env)}`, 'slurm/train.slurm']]
-    : ['qsub', ['-N', `scaling-${job.key}`, '-l', `nodes=${job.nodes}${job.ranks > job.nodes ? `:ppn=${job.ranks / job.nodes}` : ''}`, '-o', log, '-j', 'oe',
+    // -V: the submitting shell's environment (PATH to node) too, as under Slurm's Torque wrappers -v alone would drop it.
+    : ['qsub', ['-V', '-N', `scaling-${job.key}`, '-l', `nodes=${job.nodes}${job.ranks > job.nodes ? `:ppn=${job.ranks / job.nodes}` : ''}`, '-o', log, '-j', 'oe',
       ...(options.time ? ['-l', `walltime=${options.time}`] : []), ...(after ? ['-W', `depend=afterany:${after}`] : []), ...options.submitArgs,
       '-v', variableList(env), 'pbs/train.pbs']];
   const result = await execa(command, args as string[], { cwd: REPO, reject: false, all: true, stdin: 'ignore' });
@@ -67,12 +69,27 @@ export async function submitBatchJob(job: StudyJob, env: Record<string, string>,
 }
 
 /** Runs the job through the local launcher, its ranks on this machine, its output in `log`; resolves to its exit status. */
-export async function runLocalJob(job: StudyJob, env: Record<string, string>, log: string): Promise<number> {
+export function runLocalJob(job: StudyJob, env: Record<string, string>, log: string): Promise<number> {
+  return runLocalCommand([CLI, ...(job.ranks > 1 ? ['launch', '-n', String(job.ranks), '--', 'train'] : ['train'])], log, env);
+}
+
+/** sbatch --wrap of `command` on `nodes` nodes (Slurm only): a job that is not the training's batch script. */
+export async function submitWrapped(nodes: number, command: string, log: string, options: SubmitOptions): Promise<string> {
+  mkdirSync(dirname(log), { recursive: true });
+  const args = ['--parsable', `--nodes=${nodes}`, '--ntasks-per-node=1', '--job-name=scaling-allreduce', `--output=${log}`, ...(options.time ? [`--time=${options.time}`] : []),
+    ...options.submitArgs, '--wrap', command];
+  const result = await execa('sbatch', args, { cwd: REPO, reject: false, all: true, stdin: 'ignore' });
+  const id = /^(\d+)/.exec(String(result.stdout ?? '').trim())?.[1];
+  if (result.exitCode !== 0 || !id) throw new BenchError(`sbatch of the exchange's measurement failed with ${result.exitCode ?? result.signal}:\n${tail(result.all)}`);
+  return id;
+}
+
+/** `node args...` here, its output in `log` (appended); resolves to its exit status. */
+export async function runLocalCommand(args: string[], log: string, env: Record<string, string> = {}): Promise<number> {
   mkdirSync(dirname(log), { recursive: true });
   const fd = openSync(log, 'a');
   try {
-    const args = job.ranks > 1 ? ['launch', '-n', String(job.ranks), '--', 'train'] : ['train'];
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
     return await new Promise<number>((done, fail) => {
       child.on('error', fail);
       child.on('exit', (code, signal) => done(code ?? 128 + (signal ? osConstants.signals[signal] : 0)));
@@ -93,7 +110,7 @@ export async function batchJobState(via: 'slurm' | 'pbs', jobId: string): Promis
   if (via === 'slurm') {
     const shown = await execa('scontrol', ['show', 'job', jobId], { reject: false, stdin: 'ignore' });
     const state = /JobState=(\w+)/.exec(String(shown.stdout))?.[1];
-    if (!state) return { alive: false };
+    if (!state) return { alive: false, detail: await accountedState(jobId) };
     const exit = /\bExitCode=(\d+:\d+)/.exec(String(shown.stdout))?.[1];
     return { alive: ['PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'SUSPENDED', 'REQUEUED', 'RESIZING'].includes(state), detail: `${state}${exit ? ` ${exit}` : ''}` };
   }
@@ -102,4 +119,11 @@ export async function batchJobState(via: 'slurm' | 'pbs', jobId: string): Promis
   if (shown.exitCode !== 0 || !state) return { alive: false };
   const exit = /exit_status = (-?\d+)/.exec(String(shown.stdout))?.[1];
   return { alive: ['Q', 'R', 'H', 'W', 'T', 'E', 'S', 'B'].includes(state), detail: `state ${state}${exit ? ` exit ${exit}` : ''}` };
+}
+
+/** What Slurm's accounting (sacct) kept of a job slurmctld has forgotten, where accounting is on. */
+async function accountedState(jobId: string): Promise<string | undefined> {
+  const acct = await execa('sacct', ['-n', '-X', '-P', '-j', jobId, '-o', 'State,ExitCode'], { reject: false, stdin: 'ignore' });
+  const line = String(acct.stdout ?? '').trim().split('\n')[0];
+  return acct.exitCode === 0 && line ? line.replace('|', ' ') : undefined;
 }

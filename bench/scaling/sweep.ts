@@ -7,7 +7,10 @@ import minimist from 'minimist';
 import { BenchError, parseCount, parseList, rejectUnknown, runBench } from '../figures.js';
 import { manifestPath, openManifest, writeManifest, type Attempt, type Manifest, type ManifestJob } from './manifest.js';
 import { parseStrategies, planStudy, type StudySettings } from './plan.js';
-import { batchJobState, jobEnvironment, runLocalJob, submitBatchJob, type SubmitOptions } from './schedulers.js';
+import { ALLREDUCE, batchJobState, jobEnvironment, runLocalCommand, runLocalJob, submitBatchJob, submitWrapped, type SubmitOptions } from './schedulers.js';
+
+/** The exchange's sizes for the model's fit: 1 MiB to Inception-V3's 95 MB of gradients. */
+const EXCHANGE_SIZES = [2 ** 20, 16 * 2 ** 20, 64 * 2 ** 20, 95_334_272];
 
 const HELP = `Usage: node dist/bench/scaling/sweep.js --via slurm|pbs|local [options]
 
@@ -45,6 +48,10 @@ Options:
   --submit-args ARGS   more arguments for sbatch or qsub, e.g. "--partition=gpu --account=phy"
   --set NAME=VALUE     another hpctrain setting for every job (HPCTRAIN_NAME), repeatable,
                        e.g. --set COMPUTE_THREADS=8 --set IFACE=ib0
+  --exchange           also measure the gradient exchange across the nodes (bench/allreduce on
+                       2..the most nodes, with srun, one rank per node; --via local: here), into
+                       DIR/allreduce.csv, which predict fits its model on (not with --via pbs:
+                       there, run bench/allreduce on the nodes yourself)
   --concurrent         submit every job at once, none waiting for another
   --wait               wait for every job to end (batch jobs; local jobs always run to the end)
   --out DIR            the study's folder                                       [bench/results/scaling]
@@ -54,7 +61,7 @@ Options:
 async function main(argv: string[]): Promise<number> {
   const args = minimist(argv, {
     string: ['via', 'nodes', 'strategies', 'repeats', 'ranks-per-node', 'batch-size', 'image-size', 'steps', 'warmup-steps', 'data', 'classes', 'time', 'submit-args', 'set', 'out'],
-    boolean: ['help', 'strong', 'concurrent', 'wait'], alias: { h: 'help' }, unknown: rejectUnknown,
+    boolean: ['help', 'strong', 'concurrent', 'wait', 'exchange'], alias: { h: 'help' }, unknown: rejectUnknown,
   });
   if (args.help) {
     process.stdout.write(HELP);
@@ -87,9 +94,13 @@ async function main(argv: string[]): Promise<number> {
   const { jobs, skipped } = planStudy(settings);
   for (const skip of skipped) console.log(`sweep skipped nodes=${skip.nodes} strategy=${skip.strategy}: ${skip.reason}`);
   if (via !== 'local') await checkPartition(via, settings.nodes.at(-1)!, options.submitArgs);
+  const exchangeRanks = settings.nodes.filter((n) => n >= 2);
+  if (args.exchange && via === 'pbs') throw new BenchError('--exchange runs bench/allreduce with srun, which PBS has not; measure it on the nodes yourself (bench/allreduce) and give predict --allreduce-csv');
+  if (args.exchange && exchangeRanks.length === 0) throw new BenchError('--exchange needs a node count of 2 or more in --nodes: an exchange between one node and itself measures nothing');
   const manifest = openManifest(out, via, settings, jobs, skipped);
   writeManifest(out, manifest);
   console.log(`sweep ${jobs.length} job(s) via ${via}, ${settings.scaling} scaling, manifest ${manifestPath(out)}`);
+  if (args.exchange) await measureExchange(out, manifest, exchangeRanks, options);
   if (via === 'local') await runLocally(out, manifest, options);
   else await submitAll(out, manifest, options, args.concurrent === true);
   if (via !== 'local' && args.wait) await waitForAll(manifest);
@@ -142,9 +153,36 @@ async function runLocally(out: string, manifest: Manifest, options: SubmitOption
   }
 }
 
+/** bench/allreduce on 2..N nodes: a batch job of its own through srun (the first of the chain), or here. */
+async function measureExchange(out: string, manifest: Manifest, ranks: number[], options: SubmitOptions): Promise<void> {
+  const csv = join(out, 'allreduce.csv');
+  if (existsSync(csv)) {
+    console.log(`sweep exchange: measured before (${csv})`);
+    return;
+  }
+  const log = join(out, 'logs', 'allreduce.out');
+  const args = ['--ranks', ranks.join(','), '--sizes', EXCHANGE_SIZES.join(','), '--repeats', '5', '--csv', csv];
+  if (manifest.via === 'local') {
+    console.log(`sweep exchange: bench/allreduce here on ${ranks.join(',')} ranks; log ${log}`);
+    const exitCode = await runLocalCommand([ALLREDUCE, ...args], log);
+    manifest.exchange = { jobId: 'local-allreduce', runDir: out, log, submittedAt: new Date().toISOString(), exitCode, csv };
+    if (exitCode !== 0) throw new BenchError(`bench/allreduce exited ${exitCode}; see ${log}`);
+  } else {
+    const alive = manifest.exchange && (await batchJobState('slurm', manifest.exchange.jobId)).alive;
+    if (alive) {
+      console.log(`sweep exchange: job ${manifest.exchange!.jobId} is still queued or running`);
+      return;
+    }
+    const jobId = await submitWrapped(Math.max(...ranks), `node ${ALLREDUCE} --srun ${args.join(' ')}`, log, options);
+    manifest.exchange = { jobId, runDir: out, log, submittedAt: new Date().toISOString(), csv };
+    console.log(`sweep exchange: submitted job ${jobId} (bench/allreduce --srun on ${ranks.join(',')} nodes); log ${log}`);
+  }
+  writeManifest(out, manifest);
+}
+
 async function submitAll(out: string, manifest: Manifest, options: SubmitOptions, concurrent: boolean): Promise<void> {
   const via = manifest.via as 'slurm' | 'pbs';
-  let previous: string | undefined;
+  let previous: string | undefined = manifest.exchange && !existsSync(manifest.exchange.csv) ? manifest.exchange.jobId : undefined;
   for (const job of manifest.jobs) {
     const last = current(job);
     if (finished(last)) {
@@ -172,6 +210,7 @@ async function submitAll(out: string, manifest: Manifest, options: SubmitOptions
 async function waitForAll(manifest: Manifest): Promise<void> {
   const via = manifest.via as 'slurm' | 'pbs';
   const pending = new Set(manifest.jobs.map(current).filter((a): a is Attempt => a !== undefined && !finished(a)).map((a) => a.jobId));
+  if (manifest.exchange && !existsSync(manifest.exchange.csv)) pending.add(manifest.exchange.jobId);
   while (pending.size > 0) {
     for (const id of [...pending]) {
       const state = await batchJobState(via, id);

@@ -134,26 +134,46 @@ describe('the scaling study (bench/scaling), real jobs', function () {
       await requireSlurmCluster(this);
     });
 
-    it('--via slurm: 1, 2 and 3 nodes with allreduce and ps, one job after another, collected with the nodes each job had, and plotted', async () => {
+    it('--via slurm --exchange: the exchange across 2 and 3 nodes with srun, then 1, 2 and 3 nodes with allreduce and ps, one job after another; collected with the nodes each job had, plotted and predicted', async () => {
       const out = scratchDir();
-      const sweep = await script('scaling/sweep.js', ['--via', 'slurm', '--nodes', '1,2,3', '--strategies', 'allreduce,ps', ...SMALL, '--time', '10:00', '--wait', '--out', out]);
+      const args = ['--via', 'slurm', '--nodes', '1,2,3', '--strategies', 'allreduce,ps', ...SMALL, '--time', '10:00', '--exchange', '--out', out];
+      const sweep = await script('scaling/sweep.js', args);
       assert.equal(sweep.exitCode, 0, sweep.all);
-      const ids = [...sweep.all.matchAll(/: submitted job (\d+) /g)].map((m) => m[1]);
+      const exchange = /^sweep exchange: submitted job (\d+) \(bench\/allreduce --srun on 2,3 nodes\)/m.exec(sweep.all)?.[1];
+      assert.ok(exchange, sweep.all);
+      const ids = [...sweep.all.matchAll(/: submitted job (\d+) \(/g)].map((m) => m[1]!).filter((id) => id !== exchange);
       assert.equal(ids.length, 5, sweep.all);
+      // One after another, the exchange first: each job waits for the one before it.
+      const chain = [exchange, ...ids];
+      for (let i = 1; i < chain.length; i++) {
+        assert.match(String((await execa('scontrol', ['show', 'job', chain[i]!])).stdout), new RegExp(`Dependency=afterany:${chain[i - 1]}\\b`), `job ${chain[i]}`);
+      }
+      // Swept again while they run: nothing new is submitted, and --wait waits for them all.
+      const again = await script('scaling/sweep.js', [...args, '--wait']);
+      assert.equal(again.exitCode, 0, again.all);
+      assert.doesNotMatch(again.all, /submitted job/);
+      assert.equal((again.all.match(/: job \d+ is still (PENDING|RUNNING|CONFIGURING)/g) ?? []).length + (again.all.match(/: done before/g) ?? []).length, 5, again.all);
       const collect = await script('scaling/collect.js', ['--out', out]);
       assert.equal(collect.exitCode, 0, `${collect.all}\n${readLogs(out)}`);
       const rows = readStudyCsv(join(out, 'scaling.csv'));
       checkRows(rows, [[1, 'allreduce', 1], [2, 'allreduce', 2], [2, 'ps:1', 1], [3, 'allreduce', 3], [3, 'ps:1', 2]], collect.all);
       assert.deepEqual(rows.filter((r) => r.kind === 'job').map((r) => [r.jobId, r.hosts]),
         ids.map((id, i) => [id, ['node1', 'node1 node2', 'node1 node2', 'node1 node2 node3', 'node1 node2 node3'][i]]));
-      // One after another: each job waited for the one before it.
-      for (let i = 1; i < ids.length; i++) {
-        const shown = await execa('scontrol', ['show', 'job', ids[i]!], { reject: false });
-        if (shown.exitCode === 0) assert.match(String(shown.stdout), new RegExp(`Dependency=(afterany:${ids[i - 1]}|\\(null\\))`));
-      }
       const plot = await script('scaling/plot.js', ['--out', out]);
       assert.equal(plot.exitCode, 0, plot.all);
       await checkPlots(out);
+      // The exchange was measured across the nodes, one rank on each, and predict fits on it.
+      const measured = readFileSync(join(out, 'logs', 'allreduce.out'), 'utf8');
+      assert.match(measured, /^allreduce n=3 bytes=95334272 impl=hpctrain-ring ms=[\d.]+/m);
+      assert.match(measured, /^allreduce n=2 bytes=95334272 impl=hpctrain-ps ms=[\d.]+/m);
+      assert.match(measured, /^allreduce n=3 impl=hpctrain-ps skipped: 3 workers and a server need 4 nodes, and the allocation has 3/m);
+      const predict = await script('scaling/predict.js', ['--out', out]);
+      assert.equal(predict.exitCode, 0, predict.all);
+      assert.match(predict.all, new RegExp(`allreduce_csv=${join(out, 'allreduce.csv')} `));
+      assert.match(predict.all, /^predict fit impl=ring .* points=8 /m);
+      assert.match(predict.all, /^predict fit impl=ps .* points=4 /m);
+      assert.match(predict.all, /^predict check nodes=3 strategy=ps:1 measured_img_per_s=/m);
+      assert.match(predict.all, /^predict nodes=128 strategy=allreduce workers=128 .* \(prediction\)$/m);
     });
 
     it('--via slurm: more nodes than the partition has is refused before anything is submitted; a job that fails is reported with its id and the error from its log', async () => {
