@@ -3,7 +3,7 @@
 // they run beside them.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'csv-stringify/sync';
 import { execa } from 'execa';
@@ -156,4 +156,9 @@ export function runBench(main: (argv: string[]) => Promise<number>): void {
     process.stderr.write(`${error instanceof BenchError ? `error: ${error.message}` : String((error as Error).stack ?? error)}\n`);
     process.exit(1);
   });
+}
+
+/** runBench(main) when the module is the program itself (node dist/bench/x.js), not when a test imports it. */
+export function runBenchIfMain(moduleUrl: string, main: (argv: string[]) => Promise<number>): void {
+  if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(moduleUrl)) runBench(main);
 }

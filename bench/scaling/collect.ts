@@ -3,12 +3,12 @@
 // node count and strategy over the repeats, with speed-up and efficiency against the one-node run.
 // A job that failed or has not finished is a row too, with its id and why.
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import minimist from 'minimist';
+import { join } from 'node:path';
 import { readStepCsv, type StepRecord } from '../../src/metrics/csv.js';
-import { BenchError, mean, median, rejectUnknown, runBench, writeCsv } from '../figures.js';
+import { mean, median, runBenchIfMain, writeCsv } from '../figures.js';
 import { manifestPath, readManifest, type Attempt, type Manifest, type ManifestJob } from './manifest.js';
 import { batchJobState } from './schedulers.js';
+import { parseStudyArgs } from './study-args.js';
 import { COLUMNS, formatRow, type StudyRow } from './table.js';
 
 const HELP = `Usage: node dist/bench/scaling/collect.js --out DIR [--csv PATH]
@@ -31,15 +31,11 @@ Options:
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const args = minimist(argv, { string: ['out', 'csv'], boolean: ['help'], alias: { h: 'help' }, unknown: rejectUnknown });
-  if (args.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const out = resolve(args.out ?? 'bench/results/scaling');
+  const parsed = parseStudyArgs(argv, HELP);
+  if (!parsed) return 0;
+  const { out, csv } = parsed;
   const manifest = readManifest(manifestPath(out));
   const rows = await collectStudy(manifest);
-  const csv = resolve(args.csv ?? join(out, 'scaling.csv'));
   writeCsv(csv, COLUMNS, rows.map(formatRow));
   let failures = 0;
   for (const row of rows) {
@@ -148,5 +144,4 @@ function summarizeRepeats(jobs: StudyRow[]): StudyRow[] {
   });
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) runBench(main);
-export { BenchError };
+runBenchIfMain(import.meta.url, main);

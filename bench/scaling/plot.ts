@@ -2,15 +2,15 @@
 // efficiency against nodes, and the step time split into data, compute and comm, for each
 // strategy. Vega-Lite specs rendered to SVG by Vega in Node (no browser), and to PNG by sharp.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import minimist from 'minimist';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 
 /** A Vega-Lite spec as JSON (checked by Vega-Lite's compiler when rendered). */
 export type PlotSpec = Record<string, unknown>;
-import { BenchError, rejectUnknown, runBench } from '../figures.js';
+import { BenchError, runBenchIfMain } from '../figures.js';
+import { parseStudyArgs } from './study-args.js';
 import { readStudyCsv, type StudyRow } from './table.js';
 
 const HELP = `Usage: node dist/bench/scaling/plot.js --out DIR [--csv PATH]
@@ -31,13 +31,10 @@ Options:
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const args = minimist(argv, { string: ['out', 'csv'], boolean: ['help'], alias: { h: 'help' }, unknown: rejectUnknown });
-  if (args.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const out = resolve(args.out ?? 'bench/results/scaling');
-  const rows = readStudyCsv(resolve(args.csv ?? join(out, 'scaling.csv'))).filter((r) => r.kind === 'study' && r.state === 'ok');
+  const parsed = parseStudyArgs(argv, HELP);
+  if (!parsed) return 0;
+  const { out, csv } = parsed;
+  const rows = readStudyCsv(csv).filter((r) => r.kind === 'study' && r.state === 'ok');
   if (rows.length === 0) throw new BenchError('the CSV has no finished node count to plot; see collect\'s lines for why the jobs failed');
   mkdirSync(out, { recursive: true });
   for (const [name, spec] of Object.entries(studySpecs(rows))) {
@@ -109,4 +106,4 @@ export function studySpecs(rows: StudyRow[]): Record<'throughput' | 'efficiency'
   return { throughput, efficiency, breakdown };
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) runBench(main);
+runBenchIfMain(import.meta.url, main);

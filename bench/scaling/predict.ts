@@ -5,12 +5,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import minimist from 'minimist';
 import { parse } from 'csv-parse/sync';
-import { BenchError, parseList, rejectUnknown, runBench, writeCsv } from '../figures.js';
+import { BenchError, parseList, runBenchIfMain, writeCsv } from '../figures.js';
 import { readManifest, manifestPath } from './manifest.js';
 import { fitRing, fitServers, predictStep, type ExchangeTiming, type LinearFit, type NodeStep } from './model.js';
-import { readStudyCsv, type StudyRow } from './table.js';
+import { parseStudyArgs } from './study-args.js';
+import { readStudyCsv } from './table.js';
 
 const DEFAULT_ALLREDUCE = fileURLToPath(new URL('../../../bench/results/allreduce.csv', import.meta.url));
 
@@ -43,13 +43,10 @@ Options:
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const args = minimist(argv, { string: ['out', 'csv', 'allreduce-csv', 'at', 'write'], boolean: ['help'], alias: { h: 'help' }, unknown: rejectUnknown });
-  if (args.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const out = resolve(args.out ?? 'bench/results/scaling');
-  const rows = readStudyCsv(resolve(args.csv ?? join(out, 'scaling.csv'))).filter((r) => r.kind === 'study' && r.state === 'ok');
+  const parsed = parseStudyArgs(argv, HELP, ['allreduce-csv', 'at', 'write']);
+  if (!parsed) return 0;
+  const { args, out, csv } = parsed;
+  const rows = readStudyCsv(csv).filter((r) => r.kind === 'study' && r.state === 'ok');
   // The study's own measurement (sweep --exchange) first, then the repository's.
   const allreduceCsv = resolve(args['allreduce-csv'] ?? (existsSync(join(out, 'allreduce.csv')) ? join(out, 'allreduce.csv') : DEFAULT_ALLREDUCE));
   const at = parseList(args.at ?? '16,64,128,512', '--at', 1, 1_000_000);
@@ -113,5 +110,4 @@ export function readAllreduceCsv(path: string): { ring: ExchangeTiming[]; ps: Ex
   return { ring: of('hpctrain-ring'), ps: of('hpctrain-ps') };
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) runBench(main);
-export type { StudyRow };
+runBenchIfMain(import.meta.url, main);
