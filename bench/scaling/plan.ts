@@ -26,6 +26,8 @@ export interface StudySettings {
   timedSteps: number;
   /** A data directory, or "synthetic". */
   data: string;
+  /** More HPCTRAIN_* settings of every job (--classes, --set). */
+  env: Record<string, string>;
 }
 
 export interface StudyJob {

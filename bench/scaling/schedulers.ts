@@ -22,19 +22,17 @@ export interface SubmitOptions {
   time?: string;
   /** More arguments for sbatch or qsub (partition, account, QOS), as the site wants them. */
   submitArgs: string[];
-  /** More HPCTRAIN_* settings for every job. */
-  env: Record<string, string>;
 }
 
 /** The job's settings as the batch scripts and `hpctrain train` read them. */
-export function jobEnvironment(job: StudyJob, settings: StudySettings, runDir: string, extra: Record<string, string>): Record<string, string> {
+export function jobEnvironment(job: StudyJob, settings: StudySettings, runDir: string): Record<string, string> {
   return {
     HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_DATA: settings.data, HPCTRAIN_STEPS: String(settings.warmupSteps + settings.timedSteps),
     HPCTRAIN_BATCH_SIZE: String(job.batchSize), HPCTRAIN_IMAGE_SIZE: String(settings.imageSize),
     HPCTRAIN_STRATEGY: job.servers > 0 ? 'ps' : 'allreduce', HPCTRAIN_NUM_PS: String(job.servers), HPCTRAIN_TASKS_PER_NODE: String(job.ranks / job.nodes),
     // Timing only: no evaluation, no checkpoint but the last (one kept), no requeue (a job cut short is a failed measurement).
     HPCTRAIN_EVAL_BATCHES: '0', HPCTRAIN_CHECKPOINT_MINUTES: '0', HPCTRAIN_KEEP_CHECKPOINTS: '1', HPCTRAIN_REQUEUE: 'no', HPCTRAIN_LOG_EVERY: '1',
-    ...extra,
+    ...settings.env,
   };
 }
 

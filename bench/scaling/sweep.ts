@@ -80,16 +80,16 @@ async function main(argv: string[]): Promise<number> {
     warmupSteps: parseCount(args['warmup-steps'] ?? '3', '--warmup-steps', 1, 10_000),
     timedSteps: parseCount(args.steps ?? '20', '--steps', 2, 1_000_000),
     data: args.data === undefined ? 'synthetic' : resolve(String(args.data)),
+    env: parseSettings([args.set ?? []].flat().map(String)),
   };
   if (settings.nodes.length === 0) throw new BenchError('--nodes is empty; give node counts, e.g. 1,2,4,8');
   if (settings.data !== 'synthetic' && !existsSync(settings.data)) throw new BenchError(`--data ${settings.data} does not exist here; give a folder every node can read`);
-  const extra = parseSettings([args.set ?? []].flat().map(String));
   if (args.classes !== undefined) {
     if (settings.data !== 'synthetic') throw new BenchError('--classes is for synthetic data; a data directory has its own classes');
-    extra.HPCTRAIN_NUM_CLASSES = String(parseCount(args.classes, '--classes', 2, 100_000));
+    settings.env.HPCTRAIN_NUM_CLASSES = String(parseCount(args.classes, '--classes', 2, 100_000));
   }
   if (via === 'local' && (args.time !== undefined || args['submit-args'] !== undefined)) throw new BenchError('--time and --submit-args are for sbatch and qsub; --via local runs no scheduler');
-  const options: SubmitOptions = { via, time: args.time as string | undefined, submitArgs: String(args['submit-args'] ?? '').split(/\s+/).filter(Boolean), env: extra };
+  const options: SubmitOptions = { via, time: args.time as string | undefined, submitArgs: String(args['submit-args'] ?? '').split(/\s+/).filter(Boolean) };
   const out = resolve(args.out ?? 'bench/results/scaling');
   const { jobs, skipped } = planStudy(settings);
   for (const skip of skipped) console.log(`sweep skipped nodes=${skip.nodes} strategy=${skip.strategy}: ${skip.reason}`);
@@ -101,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
   writeManifest(out, manifest);
   console.log(`sweep ${jobs.length} job(s) via ${via}, ${settings.scaling} scaling, manifest ${manifestPath(out)}`);
   if (args.exchange) await measureExchange(out, manifest, exchangeRanks, options);
-  if (via === 'local') await runLocally(out, manifest, options);
+  if (via === 'local') await runLocally(out, manifest);
   else await submitAll(out, manifest, options, args.concurrent === true);
   if (via !== 'local' && args.wait) await waitForAll(manifest);
   console.log(`sweep next: node dist/bench/scaling/collect.js --out ${out}`);
@@ -137,7 +137,7 @@ function newAttempt(out: string, job: ManifestJob, jobId: string): Attempt {
   return { jobId, runDir: join(out, 'runs', name), log: join(out, 'logs', `${name}.out`), submittedAt: new Date().toISOString() };
 }
 
-async function runLocally(out: string, manifest: Manifest, options: SubmitOptions): Promise<void> {
+async function runLocally(out: string, manifest: Manifest): Promise<void> {
   for (const job of manifest.jobs) {
     if (finished(current(job))) {
       console.log(`sweep ${job.key}: done before (${current(job)!.runDir})`);
@@ -147,7 +147,7 @@ async function runLocally(out: string, manifest: Manifest, options: SubmitOption
     job.attempts.push(attempt);
     writeManifest(out, manifest);
     console.log(`sweep ${job.key}: ${job.ranks} rank(s) here, ${job.strategy}, batch ${job.batchSize} per worker; log ${attempt.log}`);
-    attempt.exitCode = await runLocalJob(job, { ...jobEnvironment(job, manifest.settings, attempt.runDir, options.env) }, attempt.log);
+    attempt.exitCode = await runLocalJob(job, jobEnvironment(job, manifest.settings, attempt.runDir), attempt.log);
     writeManifest(out, manifest);
     console.log(`sweep ${job.key}: exit ${attempt.exitCode}${attempt.exitCode === 0 ? '' : ` (see ${attempt.log})`}`);
   }
@@ -199,7 +199,7 @@ async function submitAll(out: string, manifest: Manifest, options: SubmitOptions
       console.log(`sweep ${job.key}: job ${last.jobId} ended without a summary (${state.detail ?? 'no longer known to the scheduler'}); submitting it again`);
     }
     const attempt = newAttempt(out, job, '');
-    attempt.jobId = await submitBatchJob(job, jobEnvironment(job, manifest.settings, attempt.runDir, options.env), attempt.log, options, concurrent ? undefined : previous);
+    attempt.jobId = await submitBatchJob(job, jobEnvironment(job, manifest.settings, attempt.runDir), attempt.log, options, concurrent ? undefined : previous);
     job.attempts.push(attempt);
     writeManifest(out, manifest);
     previous = attempt.jobId;

@@ -9,7 +9,7 @@ import type { StepRecord } from '../../src/metrics/csv.js';
 
 const SETTINGS: StudySettings = {
   nodes: [1, 2, 4], strategies: parseStrategies('allreduce,ps'), repeats: 2, ranksPerNode: 1, scaling: 'weak', batch: 8, imageSize: 75,
-  warmupSteps: 1, timedSteps: 3, data: 'synthetic',
+  warmupSteps: 1, timedSteps: 3, data: 'synthetic', env: {},
 };
 
 describe('the scaling study\'s plan', () => {

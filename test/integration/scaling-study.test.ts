@@ -72,7 +72,7 @@ describe('the scaling study (bench/scaling), real jobs', function () {
 
   it('--via local: sweeps 1 and 2 ranks with allreduce and ps, goes on from its manifest, collects, plots and predicts; a run directory without a summary is reported', async () => {
     const out = scratchDir();
-    const args = ['--via', 'local', '--nodes', '1,2', '--strategies', 'allreduce,ps', ...SMALL, '--out', out];
+    const args = ['--via', 'local', '--nodes', '1,2', '--strategies', 'allreduce,ps', ...SMALL, '--exchange', '--out', out];
     const sweep = await script('scaling/sweep.js', args);
     assert.equal(sweep.exitCode, 0, sweep.all);
     assert.match(sweep.all, /sweep skipped nodes=1 strategy=ps:1: ps:1 needs more than 1 rank/);
@@ -96,13 +96,14 @@ describe('the scaling study (bench/scaling), real jobs', function () {
     assert.equal(plot.exitCode, 0, plot.all);
     await checkPlots(out);
 
-    // The exchange measured here, as bench/allreduce measures it on a cluster, then the prediction.
-    const allreduceCsv = join(out, 'allreduce.csv');
-    const allreduce = await script('allreduce.js', ['--ranks', '2,3', '--sizes', '1048576,4194304', '--repeats', '2', '--no-peer', '--csv', allreduceCsv]);
-    assert.equal(allreduce.exitCode, 0, allreduce.all);
-    const predict = await script('scaling/predict.js', ['--out', out, '--allreduce-csv', allreduceCsv]);
+    // The exchange, measured here (--exchange: bench/allreduce on 2 ranks), is what predict fits on.
+    assert.match(sweep.all, /^sweep exchange: bench\/allreduce here on 2 ranks/m);
+    assert.match(again.all, /^sweep exchange: measured before/m);
+    assert.match(readFileSync(join(out, 'logs', 'allreduce.out'), 'utf8'), /^allreduce n=2 bytes=95334272 impl=hpctrain-ring ms=[\d.]+ busbw_GBps=[\d.]+$/m);
+    const predict = await script('scaling/predict.js', ['--out', out]);
     assert.equal(predict.exitCode, 0, predict.all);
     assert.match(predict.all, /^predict fit impl=ring alpha_ms=\d+\.\d{3} beta_GBps=\d+\.\d{3} points=4 rms_error=/m);
+    assert.match(predict.all, /^predict fit impl=ps alpha_ms=\d+\.\d{3} beta_GBps=\d+\.\d{3} points=4 rms_error=/m);
     assert.match(predict.all, /^predict check nodes=2 strategy=allreduce measured_img_per_s=[\d.]+ predicted_img_per_s=[\d.]+ error=[+-][\d.]+%/m);
     for (const nodes of [16, 64, 128, 512]) {
       for (const strategy of ['allreduce', 'ps:1']) {
