@@ -89,7 +89,8 @@ describe('hpctrain train stops for the scheduler (real processes)', function () 
     const runDir = join(dir, 'sigterm');
     const env = { HPCTRAIN_SIZE: '2', HPCTRAIN_JOB_ID: `stop-${port}`, HPCTRAIN_PORT: String(port), HPCTRAIN_SECRET: 'stop test' };
     const ranks = [0, 1].map((rank) => execa(process.execPath, [CLI, ...BASE, '--steps', '1000', '--run-dir', runDir], {
-      env: { ...env, HPCTRAIN_RANK: String(rank) }, reject: false, timeout: 240_000,
+      // SIGKILL 60 s after a SIGTERM, not execa's 5 s: a rank takes up to 3 steps and a checkpoint to stop.
+      env: { ...env, HPCTRAIN_RANK: String(rank) }, reject: false, timeout: 240_000, forceKillAfterDelay: 60_000,
     }));
     const seen = ranks.map(collect);
     await waitFor(ranks[0]!, /^step 2\/1000 /m, seen[0]!);

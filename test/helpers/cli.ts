@@ -13,7 +13,10 @@ export interface CliOptions {
 }
 
 export function runCli(args: string[], options: CliOptions = {}) {
-  return execa(process.execPath, [CLI, ...args], { reject: false, timeout: options.timeoutMs ?? 120_000, env: options.env ?? {}, extendEnv: options.extendEnv ?? true });
+  // A test's SIGTERM is the signal under test: SIGKILL only 60 s after it (execa's default, 5 s, cut a loaded stop short).
+  return execa(process.execPath, [CLI, ...args], {
+    reject: false, timeout: options.timeoutMs ?? 120_000, env: options.env ?? {}, extendEnv: options.extendEnv ?? true, forceKillAfterDelay: 60_000,
+  });
 }
 
 export interface RankLine {
