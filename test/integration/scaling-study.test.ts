@@ -188,7 +188,8 @@ describe('the scaling study (bench/scaling), real jobs', function () {
       const id = /: submitted job (\d+) /.exec(failing.all)?.[1];
       const collect = await script('scaling/collect.js', ['--out', out]);
       assert.equal(collect.exitCode, 3, collect.all);
-      assert.match(collect.all, new RegExp(`^scaling failed job=${id} key=n1-allreduce-r1 nodes=1 strategy=allreduce: no summary\\.json in \\S+: FAILED 1:0; .*tfjs-node`, 'm'));
+      assert.match(collect.all, new RegExp(`^scaling failed job=${id} key=n1-allreduce-r1 nodes=1 strategy=allreduce: no summary\\.json in \\S+: FAILED 2:0; hpctrain train: error: --backend tfjs-node: @tensorflow/tfjs-node is not installed \\(log \\S+\\.out\\)$`, 'm'));
+      assert.match(collect.all, /^scaling failed job=- key=n1-allreduce nodes=1 strategy=allreduce: none of its 1 job\(s\) finished$/m);
     });
   });
 
