@@ -67,9 +67,13 @@ export interface SkippedJob {
   reason: string;
 }
 
-/** Every job of the study, in submission order (node count, then strategy, then repeat), and the combinations that cannot run. */
+/**
+ * Every job of the study, in submission order, and the combinations that cannot run. The repeats
+ * go round the whole list (every node count and strategy once, then again), so that a slow hour
+ * on the cluster spreads over all the figures instead of skewing one.
+ */
 export function planStudy(settings: StudySettings): { jobs: StudyJob[]; skipped: SkippedJob[] } {
-  const jobs: StudyJob[] = [];
+  const round: StudyJob[] = [];
   const skipped: SkippedJob[] = [];
   for (const nodes of settings.nodes) {
     for (const strategy of settings.strategies) {
@@ -87,12 +91,11 @@ export function planStudy(settings: StudySettings): { jobs: StudyJob[]; skipped:
         }
         batchSize = settings.batch / workers;
       }
-      for (let repeat = 1; repeat <= settings.repeats; repeat++) {
-        const key = `n${nodes}-${strategy.name === 'ps' ? `ps${strategy.servers}` : 'allreduce'}-r${repeat}`;
-        jobs.push({ key, nodes, ranks, strategy: strategy.label, servers: strategy.servers, workers, batchSize, globalBatch: batchSize * workers, repeat });
-      }
+      const key = `n${nodes}-${strategy.name === 'ps' ? `ps${strategy.servers}` : 'allreduce'}`;
+      round.push({ key, nodes, ranks, strategy: strategy.label, servers: strategy.servers, workers, batchSize, globalBatch: batchSize * workers, repeat: 1 });
     }
   }
+  const jobs = Array.from({ length: settings.repeats }, (_, r) => round.map((job) => ({ ...job, key: `${job.key}-r${r + 1}`, repeat: r + 1 }))).flat();
   if (jobs.length === 0) throw new BenchError(`no job can run: ${skipped.map((s) => s.reason).join('; ')}`);
   return { jobs, skipped };
 }

@@ -35,7 +35,7 @@ Options:
   --nodes LIST         node counts, comma-separated                             [1,2,4]
   --strategies LIST    allreduce, ps (one parameter server, the first rank) or ps:K
                        (K servers), comma-separated                             [allreduce,ps]
-  --repeats N          jobs per node count and strategy                         [1]
+  --repeats N          jobs per node count and strategy (round the whole list)  [1]
   --ranks-per-node R   ranks on each node (one per GPU on GPU nodes)            [1]
   --batch-size B       images per worker and step (weak scaling)                [16]
   --strong             strong scaling: --batch-size is the global batch, split over the workers

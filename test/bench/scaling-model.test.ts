@@ -13,10 +13,11 @@ const SETTINGS: StudySettings = {
 };
 
 describe('the scaling study\'s plan', () => {
-  it('has a job per node count, strategy and repeat, and leaves out ps where no rank would be left to work, saying why', () => {
+  it('has a job per node count, strategy and repeat, the repeats round the list, and leaves out ps where no rank would be left to work, saying why', () => {
     const { jobs, skipped } = planStudy(SETTINGS);
-    assert.deepEqual(jobs.map((j) => j.key), ['n1-allreduce-r1', 'n1-allreduce-r2', 'n2-allreduce-r1', 'n2-allreduce-r2', 'n2-ps1-r1', 'n2-ps1-r2',
-      'n4-allreduce-r1', 'n4-allreduce-r2', 'n4-ps1-r1', 'n4-ps1-r2']);
+    // The repeats go round the whole list.
+    assert.deepEqual(jobs.map((j) => j.key), ['n1-allreduce-r1', 'n2-allreduce-r1', 'n2-ps1-r1', 'n4-allreduce-r1', 'n4-ps1-r1',
+      'n1-allreduce-r2', 'n2-allreduce-r2', 'n2-ps1-r2', 'n4-allreduce-r2', 'n4-ps1-r2']);
     assert.deepEqual(jobs.filter((j) => j.key.startsWith('n4-ps1')).map((j) => [j.workers, j.servers, j.globalBatch]), [[3, 1, 24], [3, 1, 24]]);
     assert.deepEqual(skipped.map((s) => [s.nodes, s.strategy]), [[1, 'ps:1']]);
     assert.match(skipped[0]!.reason, /leave no worker/);
