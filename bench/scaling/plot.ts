@@ -82,7 +82,7 @@ export function studySpecs(rows: StudyRow[]): Record<'throughput' | 'efficiency'
     ],
   };
   const efficiency: PlotSpec = {
-    ...common, title: { text: 'Scaling efficiency against nodes', subtitle: `${subtitle}; efficiency = images/s(N) / (N x images/s(1 node))` },
+    ...common, title: { text: 'Scaling efficiency against nodes', subtitle: [subtitle, 'efficiency = images/s(N) / (N x images/s(1 node, allreduce))'] },
     layer: [
       { data: { values: [{ one: 1 }] }, mark: { type: 'rule', strokeDash: [6, 4], color: 'grey' }, encoding: { y: { field: 'one', type: 'quantitative' } } },
       { data: { values: values.filter((v) => v.efficiency !== undefined) }, mark: { type: 'line', point: true },

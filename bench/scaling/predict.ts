@@ -27,6 +27,8 @@ and prints one line per figure:
   predict fit impl=ring|ps alpha_ms=A beta_GBps=G points=P rms_error=E
   predict check nodes=N strategy=S measured_img_per_s=M predicted_img_per_s=P error=E comm_error=C
   predict nodes=N strategy=S workers=W step_ms=T comm_ms=C img_per_s=X efficiency=F (prediction)
+Where the CSV has torch.distributed's gloo figures too (PyTorch beside hpctrain in the same run),
+the allreduce is also predicted with gloo's exchange in hpctrain's step (exchange=torch-gloo).
 The check lines are the model against what the study measured. Its assumptions: each node has
 its own cores or GPU (so compute per step stays what one node measured), the network the
 allreduce CSV was measured on is the one the jobs use, and nothing overlaps compute with
@@ -57,13 +59,16 @@ async function main(argv: string[]): Promise<number> {
   const timings = readAllreduceCsv(allreduceCsv);
   const ring = fitRing(timings.ring);
   const ps = timings.ps.length >= 2 ? fitServers(timings.ps) : undefined;
+  // The peer's allreduce in the same model: what hpctrain's step would do with gloo's exchange.
+  const gloo = timings.gloo.length >= 2 ? fitRing(timings.gloo) : undefined;
   printFit('ring', ring);
   if (ps) printFit('ps', ps);
+  if (gloo) printFit('torch-gloo', gloo);
   const node: NodeStep = { batchSize: one.batchSize, computeMs: one.stepMsMedian! * (one.computeShare! + one.dataShare!), updateMs: one.stepMsMedian! * one.commShare! };
   const strategies = [...new Set(rows.map((r) => r.strategy))];
-  const predictFor = (strategy: string, nodes: number) => {
+  const predictFor = (strategy: string, nodes: number, ringFit = ring) => {
     const servers = strategy === 'allreduce' ? 0 : Number(strategy.split(':')[1] ?? 1);
-    return predictStep({ nodes, ranksPerNode, servers, scaling: one.scaling, batchSize: one.batchSize, globalBatch: one.globalBatch, gradientBytes: one.gradientBytes!, node, ring, ps });
+    return predictStep({ nodes, ranksPerNode, servers, scaling: one.scaling, batchSize: one.batchSize, globalBatch: one.globalBatch, gradientBytes: one.gradientBytes!, node, ring: ringFit, ps });
   };
   // The one-node run is the model's input, so the check starts at two nodes.
   for (const row of rows.filter((r) => r.nodes > 1)) {
@@ -79,18 +84,21 @@ async function main(argv: string[]): Promise<number> {
       console.log(`predict strategy=${strategy} skipped: ${allreduceCsv} has no hpctrain-ps rows to fit the servers' fan-in on`);
       continue;
     }
-    for (const nodes of at) {
-      const p = predictFor(strategy, nodes);
-      if (p.workers < 1) continue;
-      const efficiency = p.imagesPerSecond / (nodes * one.imagesPerSecond!);
-      console.log(`predict nodes=${nodes} strategy=${strategy} workers=${p.workers} step_ms=${p.stepMs.toFixed(0)} comm_ms=${p.commMs.toFixed(0)} ` +
-        `img_per_s=${p.imagesPerSecond.toFixed(1)} efficiency=${efficiency.toFixed(3)} (prediction)`);
-      records.push({ nodes, strategy, workers: p.workers, batch_per_worker: p.batchSize, step_ms: p.stepMs.toFixed(1), comm_ms: p.commMs.toFixed(1),
-        img_per_s: p.imagesPerSecond.toFixed(2), efficiency: efficiency.toFixed(4), kind: 'prediction' });
+    const exchanges = strategy === 'allreduce' && gloo ? [['hpctrain', ring], ['torch-gloo', gloo]] as const : [['hpctrain', ring]] as const;
+    for (const [exchange, fit] of exchanges) {
+      for (const nodes of at) {
+        const p = predictFor(strategy, nodes, fit);
+        if (p.workers < 1) continue;
+        const efficiency = p.imagesPerSecond / (nodes * one.imagesPerSecond!);
+        console.log(`predict nodes=${nodes} strategy=${strategy}${exchange === 'hpctrain' ? '' : ` exchange=${exchange}`} workers=${p.workers} step_ms=${p.stepMs.toFixed(0)} ` +
+          `comm_ms=${p.commMs.toFixed(0)} img_per_s=${p.imagesPerSecond.toFixed(1)} efficiency=${efficiency.toFixed(3)} (prediction)`);
+        records.push({ kind: 'prediction', nodes, strategy, exchange, workers: p.workers, batch_per_worker: p.batchSize, step_ms: p.stepMs.toFixed(1), comm_ms: p.commMs.toFixed(1),
+          img_per_s: p.imagesPerSecond.toFixed(2), efficiency: efficiency.toFixed(4) });
+      }
     }
   }
   const write = resolve(args.write ?? join(out, 'predict.csv'));
-  writeCsv(write, ['kind', 'nodes', 'strategy', 'workers', 'batch_per_worker', 'step_ms', 'comm_ms', 'img_per_s', 'efficiency'], records);
+  writeCsv(write, ['kind', 'nodes', 'strategy', 'exchange', 'workers', 'batch_per_worker', 'step_ms', 'comm_ms', 'img_per_s', 'efficiency'], records);
   console.log(`predict csv=${write} allreduce_csv=${allreduceCsv} gradient_bytes=${one.gradientBytes} one_node_step_ms=${one.stepMsMedian!.toFixed(0)}`);
   return 0;
 }
@@ -101,13 +109,13 @@ function printFit(impl: string, fit: LinearFit): void {
   console.log(`predict fit impl=${impl} alpha_ms=${fit.alphaMs.toFixed(3)} beta_GBps=${fit.betaMsPerByte > 0 ? (1 / fit.betaMsPerByte / 1e6).toFixed(3) : 'inf'} points=${fit.points} rms_error=${(fit.rmsRelativeError * 100).toFixed(1)}%`);
 }
 
-/** bench/allreduce's rows: hpctrain-ring by rank count, hpctrain-ps by worker count (one server). */
-export function readAllreduceCsv(path: string): { ring: ExchangeTiming[]; ps: ExchangeTiming[] } {
+/** bench/allreduce's rows: hpctrain-ring and torch-gloo by rank count, hpctrain-ps by worker count (one server). */
+export function readAllreduceCsv(path: string): { ring: ExchangeTiming[]; ps: ExchangeTiming[]; gloo: ExchangeTiming[] } {
   if (!existsSync(path)) throw new BenchError(`${path} does not exist: measure the exchange first, on the cluster's nodes: npm run bench:allreduce -- --csv ${path} (add --no-peer without PyTorch)`);
   const records = parse(readFileSync(path, 'utf8'), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
   if (records.length === 0 || !['n', 'bytes', 'impl', 'ms'].every((c) => c in records[0]!)) throw new BenchError(`${path} is not bench/allreduce's CSV (n, bytes, impl, ms)`);
   const of = (impl: string) => records.filter((r) => r.impl === impl).map((r) => ({ n: Number(r.n), bytes: Number(r.bytes), ms: Number(r.ms) }));
-  return { ring: of('hpctrain-ring'), ps: of('hpctrain-ps') };
+  return { ring: of('hpctrain-ring'), ps: of('hpctrain-ps'), gloo: of('torch-gloo') };
 }
 
 runBenchIfMain(import.meta.url, main);
