@@ -130,6 +130,24 @@ describe('the scaling study (bench/scaling), real jobs', function () {
     assert.equal((await script('scaling/collect.js', ['--out', out])).exitCode, 0);
   });
 
+  it('--via local --strong: a fixed global batch split over the workers, collected as strong scaling', async () => {
+    const out = scratchDir();
+    const small = SMALL.map((arg, i) => (SMALL[i - 1] === '--batch-size' ? '4' : arg));
+    const sweep = await script('scaling/sweep.js', ['--via', 'local', '--nodes', '1,2', '--strategies', 'allreduce', ...small, '--strong', '--out', out]);
+    assert.equal(sweep.exitCode, 0, sweep.all);
+    assert.match(sweep.all, /^sweep 2 job\(s\) via local, strong scaling/m);
+    const collect = await script('scaling/collect.js', ['--out', out]);
+    assert.equal(collect.exitCode, 0, collect.all);
+    const jobs = readStudyCsv(join(out, 'scaling.csv')).filter((r) => r.kind === 'job');
+    assert.deepEqual(jobs.map((r) => [r.nodes, r.workers, r.batchSize, r.globalBatch, r.scaling, r.state]), [[1, 1, 4, 4, 'strong', 'ok'], [2, 2, 2, 4, 'strong', 'ok']]);
+    // Each job trained with that batch: its summary says so.
+    for (const [i, job] of readManifest(join(out, 'manifest.json')).jobs.entries()) {
+      const summary = JSON.parse(readFileSync(join(job.attempts[0]!.runDir, 'summary.json'), 'utf8')) as { batchSize: number; globalBatch: number; job: { ranks: number } };
+      assert.deepEqual([summary.batchSize, summary.globalBatch, summary.job.ranks], [[4, 4, 1], [2, 4, 2]][i]);
+    }
+    assert.match(collect.all, /scaling=strong$/m);
+  });
+
   describe('on the local Slurm cluster', () => {
     before(async function () {
       await requireSlurmCluster(this);
