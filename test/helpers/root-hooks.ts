@@ -6,8 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keepTestDirs, removeScratchDirs } from './scratch.js';
 
-const runTmp = mkdtempSync(join(tmpdir(), 'hpctrain-tests-'));
+const systemTmp = tmpdir();
+const runTmp = mkdtempSync(join(systemTmp, 'hpctrain-tests-'));
 process.env.TMPDIR = runTmp;
+// For what must outlive the run: the Slurm daemons a test may start (test/helpers/slurm.ts).
+process.env.HPCTRAIN_SYSTEM_TMPDIR ??= systemTmp;
 
 export const mochaHooks = {
   afterEach(): void {

@@ -16,7 +16,9 @@ export async function requireSlurmCluster(context: Mocha.Context): Promise<void>
     console.log(`      (skipped: ${missing}; run as root with slurm-wlm installed, or see test/cluster/README.md)`);
     context.skip();
   }
-  ready ??= execa('bash', [`${REPO}test/cluster/slurm-up.sh`], { all: true, timeout: 15 * 60_000 }).then(
+  // The daemons outlive the test run, so not under its temporary directory (root-hooks.ts), which goes at its end.
+  const env = process.env.HPCTRAIN_SYSTEM_TMPDIR ? { TMPDIR: process.env.HPCTRAIN_SYSTEM_TMPDIR } : {};
+  ready ??= execa('bash', [`${REPO}test/cluster/slurm-up.sh`], { all: true, timeout: 15 * 60_000, env }).then(
     () => undefined,
     (error: { all?: string; message: string }) => {
       throw new Error(`test/cluster/slurm-up.sh failed:\n${error.all ?? error.message}`);
