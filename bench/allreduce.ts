@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type Result } from 'execa';
 import minimist from 'minimist';
-import { BenchError, findFreePorts, median, PEER_PYTHON, whyNoPythonPeer, parseCount, parseList, rejectUnknown, tail, writeCsv } from './figures.js';
+import { BenchError, findFreePorts, median, PEER_PYTHON, whyNoPythonPeer, parseCount, parseList, rejectUnknown, runBench, tail, writeCsv } from './figures.js';
 
 const DEFAULT_CSV = fileURLToPath(new URL('../../bench/results/allreduce.csv', import.meta.url));
 const WORKER = fileURLToPath(new URL('./allreduce-worker.js', import.meta.url));
@@ -67,15 +67,15 @@ async function main(argv: string[]): Promise<number> {
   const warmup = parseCount(args.warmup ?? '1', '--warmup', 0, 100);
   const repeats = parseCount(args.repeats ?? '5', '--repeats', 1, 1000);
   const csv = resolve(args.csv ?? DEFAULT_CSV);
-  nodes = args.srun ? allocatedNodes(Math.max(...ranks)) : undefined;
+  const timing: Timing = { sizes, warmup, repeats, nodes: args.srun ? allocatedNodes(Math.max(...ranks)) : undefined };
   const peerSkip = args.peer ? await whyNoPythonPeer('torch.distributed') : 'disabled with --no-peer';
   if (peerSkip) console.log(`allreduce impl=torch-gloo skipped: ${peerSkip}`);
   const rows: Row[] = [];
   for (const n of ranks) {
-    rows.push(...await runOurs(n, sizes, warmup, repeats));
-    if (args.ps && nodes !== undefined && n + 1 > nodes) console.log(`allreduce n=${n} impl=hpctrain-ps skipped: ${n} workers and a server need ${n + 1} nodes, and the allocation has ${nodes}`);
-    else if (args.ps) rows.push(...await runPs(n, sizes, warmup, repeats));
-    if (!peerSkip) rows.push(...await runPeer(n, sizes, warmup, repeats));
+    rows.push(...await runOurs(n, timing));
+    if (args.ps && timing.nodes !== undefined && n + 1 > timing.nodes) console.log(`allreduce n=${n} impl=hpctrain-ps skipped: ${n} workers and a server need ${n + 1} nodes, and the allocation has ${timing.nodes}`);
+    else if (args.ps) rows.push(...await runPs(n, timing));
+    if (!peerSkip) rows.push(...await runPeer(n, timing));
   }
   for (const n of ranks) {
     for (const bytes of sizes) {
@@ -100,39 +100,44 @@ function report(n: number, impl: string, output: string, repeats: number): Row[]
   });
 }
 
-async function runOurs(n: number, sizes: number[], warmup: number, repeats: number): Promise<Row[]> {
+/** What every run times: the sizes, the untimed and timed repeats, and (--srun) the allocation's nodes. */
+interface Timing {
+  sizes: number[];
+  warmup: number;
+  repeats: number;
+  nodes: number | undefined;
+}
+
+const timingArgs = (t: Timing): string[] => [t.sizes.join(','), String(t.warmup), String(t.repeats)];
+
+async function runOurs(n: number, timing: Timing): Promise<Row[]> {
   const base = await findFreePorts(`allreduce ${process.pid} n=${n}`, n);
-  const results = await startRanks(n, (rank) => ['node', WORKER, rank, String(n), String(base), sizes.join(','), String(warmup), String(repeats)]);
+  const results = await startRanks(timing, n, (rank) => ({ argv: ['node', WORKER, rank, String(n), String(base), ...timingArgs(timing)] }));
   checkExits('hpctrain-ring', n, results);
-  return report(n, 'hpctrain-ring', String(results[0]!.stdout), repeats);
+  return report(n, 'hpctrain-ring', String(results[0]!.stdout), timing.repeats);
 }
 
 /** n workers and one parameter server: the whole step exchange (push, the server's mean and RMSProp update, pull). */
-async function runPs(n: number, sizes: number[], warmup: number, repeats: number): Promise<Row[]> {
+async function runPs(n: number, timing: Timing): Promise<Row[]> {
   const base = await findFreePorts(`ps ${process.pid} n=${n}`, n + 1);
-  const results = await startRanks(n + 1, (rank) => ['node', PS_WORKER, rank, String(n + 1), '1', String(base), sizes.join(','), String(warmup), String(repeats)]);
+  const results = await startRanks(timing, n + 1, (rank) => ({ argv: ['node', PS_WORKER, rank, String(n + 1), '1', String(base), ...timingArgs(timing)] }));
   checkExits('hpctrain-ps', n, results);
   // The first worker reports (on its own, or in srun's one output).
-  return report(n, 'hpctrain-ps', String(results[Math.min(1, results.length - 1)]!.stdout), repeats);
+  return report(n, 'hpctrain-ps', String(results[Math.min(1, results.length - 1)]!.stdout), timing.repeats);
 }
 
-async function runPeer(n: number, sizes: number[], warmup: number, repeats: number): Promise<Row[]> {
+async function runPeer(n: number, timing: Timing): Promise<Row[]> {
   const port = await findFreePorts(`gloo ${process.pid} n=${n}`, 1);
-  const peerArgs = [PEER_SCRIPT, '--sizes', sizes.join(','), '--warmup', String(warmup), '--repeats', String(repeats)];
-  const results = nodes !== undefined
+  const peerArgs = [PEER_SCRIPT, '--sizes', timing.sizes.join(','), '--warmup', String(timing.warmup), '--repeats', String(timing.repeats)];
+  const results = await startRanks(timing, n, (rank) => (rank === 'srun'
     // torch.distributed's env:// rendezvous from srun's variables, on the step's first node.
-    ? [await srunRanks(n, ['bash', '-c', `RANK=$SLURM_PROCID WORLD_SIZE=$SLURM_NTASKS MASTER_ADDR=$(scontrol show hostnames "$SLURM_STEP_NODELIST" | head -n 1) MASTER_PORT=${port} OMP_NUM_THREADS=1 exec "$0" "$@"`, PYTHON, ...peerArgs])]
-    : await Promise.all(Array.from({ length: n }, (_, rank) => execa(PYTHON, peerArgs, {
-      reject: false, timeout: 1_800_000,
-      env: { RANK: String(rank), WORLD_SIZE: String(n), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), OMP_NUM_THREADS: '1' },
-    })));
+    ? { argv: ['bash', '-c', `RANK=$SLURM_PROCID WORLD_SIZE=$SLURM_NTASKS MASTER_ADDR=$(scontrol show hostnames "$SLURM_STEP_NODELIST" | head -n 1) MASTER_PORT=${port} OMP_NUM_THREADS=1 exec "$0" "$@"`, PYTHON, ...peerArgs] }
+    : { argv: [PYTHON, ...peerArgs], env: { RANK: rank, WORLD_SIZE: String(n), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), OMP_NUM_THREADS: '1' } }));
   checkExits('torch-gloo', n, results);
-  return report(n, 'torch-gloo', String(results[0]!.stdout), repeats);
+  return report(n, 'torch-gloo', String(results[0]!.stdout), timing.repeats);
 }
 
 /** The allocation's nodes under --srun (each N's ranks take N of them), or an error that says how to get one. */
-let nodes: number | undefined;
-
 function allocatedNodes(needed: number): number {
   const count = Number(process.env.SLURM_JOB_NUM_NODES ?? process.env.SLURM_NNODES);
   if (!process.env.SLURM_JOB_ID || !Number.isInteger(count)) {
@@ -142,17 +147,19 @@ function allocatedNodes(needed: number): number {
   return count;
 }
 
-/** `size` ranks, each `command(rank)`: processes here, or (--srun) one srun step with a rank per node. */
-async function startRanks(size: number, command: (rank: string) => string[]): Promise<Result[]> {
-  if (nodes !== undefined) return [await srunRanks(size, command('srun'))];
+/**
+ * `size` ranks, each `command(rank)`: processes here (rank "0", "1", ...), or under --srun one srun
+ * step with a rank per node (rank "srun": each process finds its own).
+ */
+async function startRanks(timing: Timing, size: number, command: (rank: string) => { argv: string[]; env?: Record<string, string> }): Promise<Result[]> {
+  if (timing.nodes !== undefined) {
+    const { argv } = command('srun');
+    return [await execa('srun', [`--nodes=${size}`, `--ntasks=${size}`, '--ntasks-per-node=1', '--kill-on-bad-exit=1', ...argv], { reject: false, timeout: 1_800_000 })];
+  }
   return Promise.all(Array.from({ length: size }, (_, rank) => {
-    const [file, ...args] = command(String(rank));
-    return execa(file!, args, { reject: false, timeout: 1_800_000 });
+    const { argv: [file, ...args], env } = command(String(rank));
+    return execa(file!, args, { reject: false, timeout: 1_800_000, env });
   }));
-}
-
-function srunRanks(size: number, command: string[]): Promise<Result> {
-  return execa('srun', [`--nodes=${size}`, `--ntasks=${size}`, '--ntasks-per-node=1', '--kill-on-bad-exit=1', ...command], { reject: false, timeout: 1_800_000 });
 }
 
 function checkExits(impl: string, n: number, results: Result[]): void {
@@ -160,7 +167,4 @@ function checkExits(impl: string, n: number, results: Result[]): void {
   if (failed >= 0) throw new BenchError(`${impl} with ${n} ranks: rank ${failed} exited ${results[failed]!.exitCode ?? results[failed]!.signal}:\n${tail(String(results[failed]!.stderr))}`);
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code), (error: unknown) => {
-  process.stderr.write(`${error instanceof BenchError ? `error: ${error.message}` : String((error as Error).stack ?? error)}\n`);
-  process.exit(1);
-});
+runBench(main);

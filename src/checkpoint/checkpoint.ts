@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { WriteReply, WriteRequest } from './writer-thread.js';
 import { basename, join } from 'node:path';
 import { CheckpointError, CorruptCheckpointError, HpcTrainError } from '../errors.js';
 import {
@@ -178,7 +179,7 @@ export class CheckpointWriter {
     return new Promise<string>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       worker.ref();
-      worker.postMessage({ id, dir, state, keep: options.keep }, buffers);
+      worker.postMessage({ id, dir, state, keep: options.keep } satisfies WriteRequest, buffers);
     });
   }
 
@@ -191,12 +192,12 @@ export class CheckpointWriter {
   private start(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(new URL('./writer-thread.js', import.meta.url));
-    worker.on('message', (reply: { id: number; path?: string; error?: { message: string; hint?: string } }) => {
+    worker.on('message', (reply: WriteReply) => {
       const waiting = this.pending.get(reply.id);
       this.pending.delete(reply.id);
       if (this.pending.size === 0) worker.unref();
-      if (reply.error) waiting?.reject(new CheckpointError(reply.error.message, { hint: reply.error.hint }));
-      else waiting?.resolve(reply.path!);
+      if ('error' in reply) waiting?.reject(new CheckpointError(reply.error.message, { hint: reply.error.hint }));
+      else waiting?.resolve(reply.path);
     });
     worker.on('error', (error) => this.failAll(new CheckpointError(`the checkpoint writer's thread failed: ${error.message}`, { cause: error, hint: WRITE_HINT })));
     worker.on('exit', (code) => {
