@@ -31,7 +31,7 @@ export interface Manifest {
   skipped: SkippedJob[];
   jobs: ManifestJob[];
   /** bench/allreduce across the study's nodes (--exchange), the figures predict fits its model on. */
-  exchange?: Attempt & { csv: string };
+  exchange?: Omit<Attempt, 'runDir'> & { csv: string };
 }
 
 export const manifestPath = (out: string): string => join(out, 'manifest.json');

@@ -7,7 +7,6 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
 import { BenchError, parseList, runBenchIfMain, writeCsv } from '../figures.js';
-import { readManifest, manifestPath } from './manifest.js';
 import { fitRing, fitServers, predictStep, type ExchangeTiming, type LinearFit, type NodeStep } from './model.js';
 import { parseStudyArgs } from './study-args.js';
 import { readStudyCsv } from './table.js';
@@ -52,9 +51,9 @@ async function main(argv: string[]): Promise<number> {
   // The study's own measurement (sweep --exchange) first, then the repository's.
   const allreduceCsv = resolve(args['allreduce-csv'] ?? (existsSync(join(out, 'allreduce.csv')) ? join(out, 'allreduce.csv') : DEFAULT_ALLREDUCE));
   const at = parseList(args.at ?? '16,64,128,512', '--at', 1, 1_000_000);
-  const ranksPerNode = existsSync(manifestPath(out)) ? readManifest(manifestPath(out)).settings.ranksPerNode : rows[0] ? rows[0].ranks / rows[0].nodes : 1;
   const one = rows.find((r) => r.nodes === 1 && r.strategy === 'allreduce');
   if (!one) throw new BenchError('the study has no finished one-node allreduce run, which the model takes a node\'s step from; sweep with --nodes 1,... --strategies allreduce,...');
+  const ranksPerNode = one.ranks / one.nodes;
   if (one.gradientBytes === undefined) throw new BenchError('the CSV has no gradient_bytes (collected from an older summary.json); run the sweep again');
   const timings = readAllreduceCsv(allreduceCsv);
   const ring = fitRing(timings.ring);

@@ -47,21 +47,27 @@ function variableList(env: Record<string, string>): string {
 /** Submits the job; `after` is the job it waits for (one after another), if any. Returns the scheduler's job id. */
 export async function submitBatchJob(job: StudyJob, env: Record<string, string>, log: string, options: SubmitOptions, after: string | undefined): Promise<string> {
   mkdirSync(dirname(log), { recursive: true });
-  const [command, args] = options.via === 'slurm'
-    ? ['sbatch', ['--parsable', `--nodes=${job.nodes}`, `--ntasks-per-node=${job.ranks / job.nodes}`, `--job-name=scaling-${job.key}`, `--output=${log}`,
+  const what = `${job.key} (${job.nodes} node(s), ${job.strategy})`;
+  if (options.via === 'slurm') {
+    return submit('sbatch', ['--parsable', `--nodes=${job.nodes}`, `--ntasks-per-node=${job.ranks / job.nodes}`, `--job-name=scaling-${job.key}`, `--output=${log}`,
       ...(options.time ? [`--time=${options.time}`] : []), ...(after ? [`--dependency=afterany:${after}`] : []), ...options.submitArgs,
-      `--export=ALL,${variableList(env)}`, 'slurm/train.slurm']]
-    // -V: the submitting shell's environment (PATH to node) too, as under Slurm's Torque wrappers -v alone would drop it.
-    : ['qsub', ['-V', '-N', `scaling-${job.key}`, '-l', `nodes=${job.nodes}${job.ranks > job.nodes ? `:ppn=${job.ranks / job.nodes}` : ''}`, '-o', log, '-j', 'oe',
-      ...(options.time ? ['-l', `walltime=${options.time}`] : []), ...(after ? ['-W', `depend=afterany:${after}`] : []), ...options.submitArgs,
-      '-v', variableList(env), 'pbs/train.pbs']];
-  const result = await execa(command, args as string[], { cwd: REPO, reject: false, all: true, stdin: 'ignore' });
+      `--export=ALL,${variableList(env)}`, 'slurm/train.slurm'], what);
+  }
+  // -V: the submitting shell's environment (PATH to node) too, as under Slurm's Torque wrappers -v alone would drop it.
+  return submit('qsub', ['-V', '-N', `scaling-${job.key}`, '-l', `nodes=${job.nodes}${job.ranks > job.nodes ? `:ppn=${job.ranks / job.nodes}` : ''}`, '-o', log, '-j', 'oe',
+    ...(options.time ? ['-l', `walltime=${options.time}`] : []), ...(after ? ['-W', `depend=afterany:${after}`] : []), ...options.submitArgs,
+    '-v', variableList(env), 'pbs/train.pbs'], what);
+}
+
+/** Runs sbatch or qsub and returns the job id it printed; an error names `what` and quotes the command (settings left out). */
+async function submit(command: 'sbatch' | 'qsub', args: string[], what: string): Promise<string> {
+  const result = await execa(command, args, { cwd: REPO, reject: false, all: true, stdin: 'ignore' });
   // sbatch --parsable: "123" or "123;cluster"; qsub: "123" or "123.server" (the id qstat and depend= take).
   const token = String(result.stdout ?? '').trim().split(/\s+/).at(-1) ?? '';
-  const id = /^\d+/.test(token) ? (options.via === 'slurm' ? token.split(';')[0] : token) : undefined;
+  const id = /^\d+/.test(token) ? (command === 'sbatch' ? token.split(';')[0] : token) : undefined;
   if (result.exitCode !== 0 || !id) {
-    throw new BenchError(`${command} of ${job.key} (${job.nodes} node(s), ${job.strategy}) failed with ${result.exitCode ?? result.signal}:\n${tail(result.all)}\n` +
-      `the command was: ${command} ${(args as string[]).map((a) => (a.startsWith('--export') || a.includes('HPCTRAIN_') ? '<settings>' : a)).join(' ')}`);
+    throw new BenchError(`${command} of ${what} failed with ${result.exitCode ?? result.signal}:\n${tail(result.all)}\n` +
+      `the command was: ${command} ${args.map((a) => (a.startsWith('--export') || a.includes('HPCTRAIN_') ? '<settings>' : a)).join(' ')}`);
   }
   return id;
 }
@@ -74,12 +80,15 @@ export function runLocalJob(job: StudyJob, env: Record<string, string>, log: str
 /** sbatch --wrap of `command` on `nodes` nodes (Slurm only): a job that is not the training's batch script. */
 export async function submitWrapped(nodes: number, command: string, log: string, options: SubmitOptions): Promise<string> {
   mkdirSync(dirname(log), { recursive: true });
-  const args = ['--parsable', `--nodes=${nodes}`, '--ntasks-per-node=1', '--job-name=scaling-allreduce', `--output=${log}`, ...(options.time ? [`--time=${options.time}`] : []),
-    ...options.submitArgs, '--wrap', command];
-  const result = await execa('sbatch', args, { cwd: REPO, reject: false, all: true, stdin: 'ignore' });
-  const id = /^(\d+)/.exec(String(result.stdout ?? '').trim())?.[1];
-  if (result.exitCode !== 0 || !id) throw new BenchError(`sbatch of the exchange's measurement failed with ${result.exitCode ?? result.signal}:\n${tail(result.all)}`);
-  return id;
+  return submit('sbatch', ['--parsable', `--nodes=${nodes}`, '--ntasks-per-node=1', '--job-name=scaling-allreduce', `--output=${log}`,
+    ...(options.time ? [`--time=${options.time}`] : []), ...options.submitArgs, '--wrap', command], 'the exchange\'s measurement');
+}
+
+/** The nodes of a Slurm partition (or of the whole cluster), as sinfo counts them. */
+export async function slurmNodeCount(partition: string | undefined): Promise<number> {
+  const info = await execa('sinfo', ['-h', '-o', '%D', ...(partition ? ['-p', partition] : [])], { reject: false, stdin: 'ignore' });
+  if (info.exitCode !== 0) throw new BenchError(`sinfo failed (${String(info.stderr).trim() || info.exitCode}): is this a Slurm login node, and is slurmctld up?`);
+  return String(info.stdout).split('\n').map(Number).filter(Number.isFinite).reduce((a, b) => a + b, 0);
 }
 
 /** `node args...` here, its output in `log` (appended); resolves to its exit status. */

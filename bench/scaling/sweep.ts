@@ -7,7 +7,7 @@ import minimist from 'minimist';
 import { BenchError, parseCount, parseList, rejectUnknown, runBench } from '../figures.js';
 import { manifestPath, openManifest, writeManifest, type Attempt, type Manifest, type ManifestJob } from './manifest.js';
 import { parseStrategies, planStudy, type StudySettings } from './plan.js';
-import { ALLREDUCE, batchJobState, jobEnvironment, runLocalCommand, runLocalJob, submitBatchJob, submitWrapped, type SubmitOptions } from './schedulers.js';
+import { ALLREDUCE, batchJobState, jobEnvironment, runLocalCommand, runLocalJob, slurmNodeCount, submitBatchJob, submitWrapped, type SubmitOptions } from './schedulers.js';
 
 /** The exchange's sizes for the model's fit: 1 MiB to Inception-V3's 95 MB of gradients. */
 const EXCHANGE_SIZES = [2 ** 20, 16 * 2 ** 20, 64 * 2 ** 20, 95_334_272];
@@ -93,7 +93,7 @@ async function main(argv: string[]): Promise<number> {
   const out = resolve(args.out ?? 'bench/results/scaling');
   const { jobs, skipped } = planStudy(settings);
   for (const skip of skipped) console.log(`sweep skipped nodes=${skip.nodes} strategy=${skip.strategy}: ${skip.reason}`);
-  if (via !== 'local') await checkPartition(via, settings.nodes.at(-1)!, options.submitArgs);
+  if (via === 'slurm') await checkPartition(settings.nodes.at(-1)!, options.submitArgs);
   const exchangeRanks = settings.nodes.filter((n) => n >= 2);
   if (args.exchange && via === 'pbs') throw new BenchError('--exchange runs bench/allreduce with srun, which PBS has not; measure it on the nodes yourself (bench/allreduce) and give predict --allreduce-csv');
   if (args.exchange && exchangeRanks.length === 0) throw new BenchError('--exchange needs a node count of 2 or more in --nodes: an exchange between one node and itself measures nothing');
@@ -118,13 +118,9 @@ function parseSettings(items: string[]): Record<string, string> {
 }
 
 /** The largest node count must fit the partition: a job asking for more would wait forever. */
-async function checkPartition(via: 'slurm' | 'pbs', nodes: number, submitArgs: string[]): Promise<void> {
-  if (via === 'pbs') return;
+async function checkPartition(nodes: number, submitArgs: string[]): Promise<void> {
   const partition = /^(?:--partition=|-p)(.+)$/.exec(submitArgs.find((a) => /^(--partition=|-p.)/.test(a)) ?? '')?.[1];
-  const { execa } = await import('execa');
-  const info = await execa('sinfo', ['-h', '-o', '%D', ...(partition ? ['-p', partition] : [])], { reject: false, stdin: 'ignore' });
-  if (info.exitCode !== 0) throw new BenchError(`sinfo failed (${String(info.stderr).trim() || info.exitCode}): is this a Slurm login node, and is slurmctld up?`);
-  const total = String(info.stdout).split('\n').map(Number).filter(Number.isFinite).reduce((a, b) => a + b, 0);
+  const total = await slurmNodeCount(partition);
   if (nodes > total) throw new BenchError(`--nodes asks for ${nodes} nodes, but the ${partition ? `partition ${partition}` : 'cluster'} has ${total} (sinfo); drop the larger counts or name another partition with --submit-args --partition=P`);
 }
 
@@ -165,7 +161,7 @@ async function measureExchange(out: string, manifest: Manifest, ranks: number[],
   if (manifest.via === 'local') {
     console.log(`sweep exchange: bench/allreduce here on ${ranks.join(',')} ranks; log ${log}`);
     const exitCode = await runLocalCommand([ALLREDUCE, ...args], log);
-    manifest.exchange = { jobId: 'local-allreduce', runDir: out, log, submittedAt: new Date().toISOString(), exitCode, csv };
+    manifest.exchange = { jobId: 'local-allreduce', log, submittedAt: new Date().toISOString(), exitCode, csv };
     if (exitCode !== 0) throw new BenchError(`bench/allreduce exited ${exitCode}; see ${log}`);
   } else {
     const alive = manifest.exchange && (await batchJobState('slurm', manifest.exchange.jobId)).alive;
@@ -174,7 +170,7 @@ async function measureExchange(out: string, manifest: Manifest, ranks: number[],
       return;
     }
     const jobId = await submitWrapped(Math.max(...ranks), `node ${ALLREDUCE} --srun ${args.join(' ')}`, log, options);
-    manifest.exchange = { jobId, runDir: out, log, submittedAt: new Date().toISOString(), csv };
+    manifest.exchange = { jobId, log, submittedAt: new Date().toISOString(), csv };
     console.log(`sweep exchange: submitted job ${jobId} (bench/allreduce --srun on ${ranks.join(',')} nodes); log ${log}`);
   }
   writeManifest(out, manifest);
