@@ -41,8 +41,11 @@ export async function openLifecycle(
 ): Promise<TrainLifecycle> {
   const requeueSignal = requeueSignalOf(values);
   const signals: SignalName[] = [requeueSignal, 'SIGTERM'];
-  const early = context.signals?.claim(signals);
+  context.signals?.claim(signals);
   const end = job.first ? readJobEnd(context.env) ?? (job.scheduler === 'slurm' ? await squeueEnd(job.jobId, job.log) : undefined) : undefined;
+  // After squeue's answer, so that a signal that came while it was asked counts as early; from
+  // here to the watcher nothing awaits, so none falls between the two.
+  const early = context.signals?.first(signals);
   const lifecycle = new RunLifecycle({
     endsAt: end?.endsAt, endSource: end?.source ?? '', marginMs: (values['stop-margin'] as number) * 1000,
     checkpointGuessMs: CHECKPOINT_GUESS_MS, signal: early, now: Date.now,

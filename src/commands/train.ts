@@ -11,6 +11,7 @@ import type { Placement } from '../comm/placement.js';
 import type { Strategy } from '../comm/types.js';
 import { OptionsError } from '../errors.js';
 import type { OptionValues } from '../options.js';
+import type { SignalName } from '../signals.js';
 import { readJoinOptions } from './job-options.js';
 import { readModelArgs } from './model.js';
 import type { ComputePlan } from './train-compute.js';
@@ -53,10 +54,16 @@ export const trainCommand: Command = {
     if (strategy === 'allreduce' && numPs > 0) {
       throw new OptionsError(`--num-ps ${numPs} applies to --strategy ps; the allreduce strategy has no parameter servers`, 'add --strategy ps, or drop --num-ps / HPCTRAIN_NUM_PS');
     }
+    // Claimed from the start, not once the steps begin: a scheduler's warning that comes while the
+    // rank joins the job, loads its backend or builds the model is kept for the lifecycle (which
+    // then stops after the second step, with a checkpoint) instead of ending the rank unsaved.
+    const { requeueSignalOf } = await import('./train-lifecycle.js');
+    const requeueSignal = requeueSignalOf(values);
+    context.signals?.claim([requeueSignal]);
     const group = await openTrainGroup(readJoinOptions(values), strategy, values['comm-timeout'] as number, context);
     let finished = false;
     try {
-      const status = group.isServer ? await serve(group, values, context) : await trainOnWorker(values, context, group);
+      const status = group.isServer ? await serve(group, requeueSignal, context) : await trainOnWorker(values, context, group);
       finished = true;
       return status;
     } finally {
@@ -65,10 +72,9 @@ export const trainCommand: Command = {
   },
 };
 
-async function serve(group: TrainGroup, values: OptionValues, context: CommandContext): Promise<number> {
-  const { requeueSignalOf } = await import('./train-lifecycle.js');
+async function serve(group: TrainGroup, requeueSignal: SignalName, context: CommandContext): Promise<number> {
   // The workers decide when to stop, and stop the servers: a signal here is only noted.
-  context.signals?.claim([requeueSignalOf(values), 'SIGTERM']);
+  context.signals?.claim([requeueSignal, 'SIGTERM']);
   const unwatch = context.signals?.watch((signal) => group.log(`parameter server ${group.rank}: got ${signal}; serving until the workers stop, after their checkpoint`));
   const { runParameterServer } = await import('../comm/parameter-server.js');
   const result = await runParameterServer({

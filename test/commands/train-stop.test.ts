@@ -84,6 +84,26 @@ describe('hpctrain train stops for the scheduler (real processes)', function () 
     });
   }
 
+  it('keeps a SIGUSR1 that comes while the rank starts (before the model is built): the run stops after its second step with a checkpoint, and the same command goes on', async () => {
+    const runDir = join(dir, 'early-signal');
+    const args = [...COMMON, '--run-dir', runDir];
+    const rank = execa(process.execPath, [CLI, ...args], { reject: false, timeout: 240_000 });
+    const seen = collect(rank);
+    // Logged once the backend is chosen: the data, the model and the lifecycle are still to come.
+    await waitFor(rank, /backend wasm: chosen/, seen);
+    rank.kill('SIGUSR1');
+    const stopped = await rank;
+    assert.equal(stopped.exitCode, REQUEUE_STATUS, seen.text);
+    assert.match(seen.text, /got SIGUSR1 while starting: the run stops after its second step, with a checkpoint/);
+    const record = JSON.parse(readFileSync(join(runDir, 'stopped.json'), 'utf8')) as { step: number; reason: string };
+    assert.deepEqual([record.step, record.reason], [2, 'SIGUSR1']);
+    assert.deepEqual(readdirSync(join(runDir, 'checkpoints')), ['ckpt-000000002.hpct']);
+    const resumed = await runCli(args);
+    assert.equal(resumed.exitCode, 0, resumed.stderr);
+    assert.match(resumed.stderr, /resuming from .*ckpt-000000002\.hpct: step 2/);
+    assert.deepEqual(readStepCsv(join(runDir, 'metrics.csv')).map((r) => r.step), [1, 2, 3, 4, 5, 6, 7, 8], 'metrics.csv holds each step once');
+  });
+
   it('on SIGTERM to one worker alone (not the first), the others learn of it through the step\'s exchange and stop after the same step', async () => {
     const port = await getFreePortBlock(4);
     const runDir = join(dir, 'sigterm');

@@ -96,15 +96,16 @@ describe('time limits and requeues on the local Slurm cluster', function () {
     uninterrupted = await uninterruptedDigest(scratchDir(), SETTINGS);
   });
 
-  it('a job whose time limit comes mid-training (--time=2, USR1 90 s ahead) checkpoints, requeues itself, resumes and ends on the uninterrupted weights', async () => {
+  it('a job whose time limit comes mid-training (--time=3, USR1 120 s ahead) checkpoints, requeues itself, resumes and ends on the uninterrupted weights', async () => {
     const work = scratchDir();
     const runDir = join(work, 'run');
     // No margin of the trainer's own: the signal, not the planner, is what this job stops on.
-    const { exitCode, output, stderr } = await sbatchWait(work, ['--nodes=2', '--time=2', '--signal=USR1@90',
+    const { exitCode, output, stderr } = await sbatchWait(work, ['--nodes=2', '--time=3', '--signal=USR1@120',
       exportOf({ ...SETTINGS, HPCTRAIN_RUN_DIR: runDir, HPCTRAIN_STOP_MARGIN: '0' })]);
     assert.equal(exitCode, 0, `${stderr}\n${output}`);
     assert.match(output, /lifecycle: .*the job ends at .* \(squeue %L\)/);
-    assert.match(output, /got SIGUSR1: every worker stops within 3 steps, after the same one/);
+    // Slurm sends it about 60 s into a run (30 s later at most); on a loaded machine the ranks may still be starting.
+    assert.match(output, /got SIGUSR1(: every worker stops within 3 steps, after the same one| while starting: the run stops after its second step)/);
     assert.match(output, /train\.slurm: scontrol requeue \d+ \(requeue 1 of at most 10\)/);
     assert.ok(runsOf(output) >= 2, output);
     assert.match(output, /resuming from .*ckpt-\d+\.hpct: step \d+/);
