@@ -4,7 +4,9 @@
 // A job that failed or has not finished is a row too, with its id and why.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RunJobFacts } from '../../src/commands/train-records.js';
 import { readStepCsv, type StepRecord } from '../../src/metrics/csv.js';
+import type { RunSummary } from '../../src/metrics/summary.js';
 import { mean, median, runBenchIfMain, writeCsv } from '../figures.js';
 import { manifestPath, readManifest, type Attempt, type Manifest, type ManifestJob } from './manifest.js';
 import { batchJobState } from './schedulers.js';
@@ -78,13 +80,14 @@ async function collectJob(manifest: Manifest, job: ManifestJob): Promise<StudyRo
   if (!attempt) return { ...row, state: 'not-submitted', reason: 'the sweep never submitted it (cut short?); run the sweep again with the same options' };
   const summaryPath = join(attempt.runDir, 'summary.json');
   if (!existsSync(summaryPath)) return { ...row, ...await whyUnfinished(manifest, attempt) };
-  const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as { backend?: string; job?: { hosts?: string[] }; globalBatch?: number; trainableParameters?: number };
+  // What reportRun (src/commands/train-records.ts) adds to the run's figures; an older summary.json may lack it.
+  const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as RunSummary & Partial<{ backend: string; job: RunJobFacts; globalBatch: number; trainableParameters: number }>;
   const timed = readStepCsv(join(attempt.runDir, 'metrics.csv')).filter((record) => record.step > manifest.settings.warmupSteps);
   if (timed.length < 2) {
     return { ...row, state: 'failed', reason: `${join(attempt.runDir, 'metrics.csv')} has ${timed.length} step(s) after the ${manifest.settings.warmupSteps} warm-up step(s); the job should have trained ${manifest.settings.timedSteps}` };
   }
   return { ...row, ...stepFigures(timed, summary.globalBatch ?? job.globalBatch), backend: summary.backend,
-    gradientBytes: summary.trainableParameters === undefined ? undefined : summary.trainableParameters * 4, hosts: summary.job?.hosts?.join(' ') };
+    gradientBytes: summary.trainableParameters === undefined ? undefined : summary.trainableParameters * 4, hosts: summary.job?.hosts.join(' ') };
 }
 
 /** img/s per step (the global batch over the step's time): mean and standard error, step-time quantiles, the shares. */

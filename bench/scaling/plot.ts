@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-
-/** A Vega-Lite spec as JSON (checked by Vega-Lite's compiler when rendered). */
-export type PlotSpec = Record<string, unknown>;
 import { BenchError, runBenchIfMain } from '../figures.js';
 import { parseStudyArgs } from './study-args.js';
 import { readStudyCsv, type StudyRow } from './table.js';
+
+/** A Vega-Lite spec as JSON (checked by Vega-Lite's compiler when rendered). */
+export type PlotSpec = Record<string, unknown>;
 
 const HELP = `Usage: node dist/bench/scaling/plot.js --out DIR [--csv PATH]
 

@@ -64,11 +64,13 @@ async function main(argv: string[]): Promise<number> {
   if (ps) printFit('ps', ps);
   if (gloo) printFit('torch-gloo', gloo);
   const node: NodeStep = { batchSize: one.batchSize, computeMs: one.stepMsMedian! * (one.computeShare! + one.dataShare!), updateMs: one.stepMsMedian! * one.commShare! };
-  const strategies = [...new Set(rows.map((r) => r.strategy))];
-  const predictFor = (strategy: string, nodes: number, ringFit = ring) => {
-    const servers = strategy === 'allreduce' ? 0 : Number(strategy.split(':')[1] ?? 1);
-    return predictStep({ nodes, ranksPerNode, servers, scaling: one.scaling, batchSize: one.batchSize, globalBatch: one.globalBatch, gradientBytes: one.gradientBytes!, node, ring: ringFit, ps });
-  };
+  // Each strategy's parameter servers, as its rows have them.
+  const serversOf = new Map(rows.map((r) => [r.strategy, r.servers]));
+  const strategies = [...serversOf.keys()];
+  const predictFor = (strategy: string, nodes: number, ringFit = ring) => predictStep({
+    nodes, ranksPerNode, servers: serversOf.get(strategy)!, scaling: one.scaling, batchSize: one.batchSize, globalBatch: one.globalBatch, gradientBytes: one.gradientBytes!,
+    node, ring: ringFit, ps,
+  });
   // The one-node run is the model's input, so the check starts at two nodes.
   for (const row of rows.filter((r) => r.nodes > 1)) {
     if (row.strategy !== 'allreduce' && !ps) continue;

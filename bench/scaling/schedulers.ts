@@ -4,10 +4,10 @@
 // would pass them (sbatch --export, qsub -v).
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { signalNumber } from '../../src/signals.js';
 import { BenchError, tail } from '../figures.js';
 import type { Via } from './manifest.js';
 import type { StudyJob, StudySettings } from './plan.js';
@@ -99,7 +99,7 @@ export async function runLocalCommand(args: string[], log: string, env: Record<s
     const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
     return await new Promise<number>((done, fail) => {
       child.on('error', fail);
-      child.on('exit', (code, signal) => done(code ?? 128 + (signal ? osConstants.signals[signal] : 0)));
+      child.on('exit', (code, signal) => done(code ?? 128 + signalNumber(signal ?? undefined)));
     });
   } finally {
     closeSync(fd);

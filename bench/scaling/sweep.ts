@@ -7,6 +7,7 @@ import minimist from 'minimist';
 import { BenchError, parseCount, parseList, rejectUnknown, runBench } from '../figures.js';
 import { manifestPath, openManifest, writeManifest, type Attempt, type Manifest, type ManifestJob } from './manifest.js';
 import { parseStrategies, planStudy, type StudySettings } from './plan.js';
+import { DEFAULT_OUT } from './study-args.js';
 import { ALLREDUCE, batchJobState, jobEnvironment, runLocalCommand, runLocalJob, slurmNodeCount, submitBatchJob, submitWrapped, type SubmitOptions } from './schedulers.js';
 
 /** The exchange's sizes for the model's fit: 1 MiB to Inception-V3's 95 MB of gradients. */
@@ -90,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (via === 'local' && (args.time !== undefined || args['submit-args'] !== undefined)) throw new BenchError('--time and --submit-args are for sbatch and qsub; --via local runs no scheduler');
   const options: SubmitOptions = { via, time: args.time as string | undefined, submitArgs: String(args['submit-args'] ?? '').split(/\s+/).filter(Boolean) };
-  const out = resolve(args.out ?? 'bench/results/scaling');
+  const out = resolve(args.out ?? DEFAULT_OUT);
   const { jobs, skipped } = planStudy(settings);
   for (const skip of skipped) console.log(`sweep skipped nodes=${skip.nodes} strategy=${skip.strategy}: ${skip.reason}`);
   if (via === 'slurm') await checkPartition(settings.nodes.at(-1)!, options.submitArgs);
@@ -127,10 +128,11 @@ async function checkPartition(nodes: number, submitArgs: string[]): Promise<void
 const current = (job: ManifestJob): Attempt | undefined => job.attempts.at(-1);
 const finished = (attempt: Attempt | undefined): boolean => attempt !== undefined && existsSync(join(attempt.runDir, 'summary.json'));
 
-function newAttempt(out: string, job: ManifestJob, jobId: string): Attempt {
+/** Where the job's next attempt runs and logs: runs/<key>[-aN], logs/<key>[-aN].out. */
+function nextAttemptPaths(out: string, job: ManifestJob): Pick<Attempt, 'runDir' | 'log'> {
   const n = job.attempts.length + 1;
   const name = n === 1 ? job.key : `${job.key}-a${n}`;
-  return { jobId, runDir: join(out, 'runs', name), log: join(out, 'logs', `${name}.out`), submittedAt: new Date().toISOString() };
+  return { runDir: join(out, 'runs', name), log: join(out, 'logs', `${name}.out`) };
 }
 
 async function runLocally(out: string, manifest: Manifest): Promise<void> {
@@ -139,7 +141,7 @@ async function runLocally(out: string, manifest: Manifest): Promise<void> {
       console.log(`sweep ${job.key}: done before (${current(job)!.runDir})`);
       continue;
     }
-    const attempt = newAttempt(out, job, `local-${job.key}-${job.attempts.length + 1}`);
+    const attempt: Attempt = { jobId: `local-${job.key}-${job.attempts.length + 1}`, ...nextAttemptPaths(out, job), submittedAt: new Date().toISOString() };
     job.attempts.push(attempt);
     writeManifest(out, manifest);
     console.log(`sweep ${job.key}: ${job.ranks} rank(s) here, ${job.strategy}, batch ${job.batchSize} per worker; log ${attempt.log}`);
@@ -194,8 +196,9 @@ async function submitAll(out: string, manifest: Manifest, options: SubmitOptions
       }
       console.log(`sweep ${job.key}: job ${last.jobId} ended without a summary (${state.detail ?? 'no longer known to the scheduler'}); submitting it again`);
     }
-    const attempt = newAttempt(out, job, '');
-    attempt.jobId = await submitBatchJob(job, jobEnvironment(job, manifest.settings, attempt.runDir), attempt.log, options, concurrent ? undefined : previous);
+    const paths = nextAttemptPaths(out, job);
+    const jobId = await submitBatchJob(job, jobEnvironment(job, manifest.settings, paths.runDir), paths.log, options, concurrent ? undefined : previous);
+    const attempt: Attempt = { jobId, ...paths, submittedAt: new Date().toISOString() };
     job.attempts.push(attempt);
     writeManifest(out, manifest);
     previous = attempt.jobId;

@@ -8,13 +8,13 @@ import { createHash } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { WriteReply, WriteRequest } from './writer-thread.js';
 import { basename, join } from 'node:path';
 import { CheckpointError, CorruptCheckpointError, HpcTrainError } from '../errors.js';
 import {
   CHECKSUM_BYTES, PREFIX_BYTES, checkpointFileName, checksumMismatch, decodeHeader, decodePrefix, encodeHeader,
   stepOfFileName, trailingBytes, truncated, type EncodedHeader,
 } from './format.js';
+import type { WriteReply, WriteRequest } from './writer-thread.js';
 
 /** What a checkpoint holds: all a run needs to go on as if it had not stopped. */
 export interface CheckpointState {
